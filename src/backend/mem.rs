@@ -1,0 +1,233 @@
+//! `mem://`: an in-process emulation of a JetStream KV bucket.
+//!
+//! The state is what a KV stream holds: a log of retained messages ordered by revision
+//! (the stream sequence) and, per key, its retained revisions, at most `history` of them.
+//! Writing past `history` drops the key's oldest message from the log, a purge leaves only
+//! its marker, exactly as `max_msgs_per_subject` and roll-up do on the server, so replays,
+//! history and CAS behave the same on both backends.
+//!
+//! One `RwLock` guards the state; writers take it exclusively and notify the write
+//! observer while holding it, so observers see writes in revision order.
+
+use super::Backend;
+use crate::entry::{now_ns, Entry, Operation};
+use crate::error::{Error, Result};
+use bytes::Bytes;
+use std::collections::{BTreeMap, VecDeque};
+use std::ops::Bound::{Included, Unbounded};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+/// Called under the write lock with every committed entry, in revision order.
+pub type WriteObserver = Arc<dyn Fn(&Entry) + Send + Sync>;
+
+#[derive(Default)]
+struct State {
+    last_revision: u64,
+    /// Retained revisions in order, each naming its key.
+    log: BTreeMap<u64, Arc<str>>,
+    /// Per key, its retained entries, oldest first.
+    keys: BTreeMap<Arc<str>, VecDeque<Entry>>,
+}
+
+pub struct MemBackend {
+    state: RwLock<State>,
+    history: usize,
+    closed: AtomicBool,
+    observer: RwLock<Option<WriteObserver>>,
+}
+
+enum Expect {
+    Nothing,
+    NoLiveValue,
+    Revision(u64),
+}
+
+impl MemBackend {
+    pub fn new(history: u32) -> MemBackend {
+        MemBackend {
+            state: RwLock::new(State::default()),
+            history: history.max(1) as usize,
+            closed: AtomicBool::new(false),
+            observer: RwLock::new(None),
+        }
+    }
+
+    /// Installs the function told about every committed write (the watch hub's feed).
+    pub fn set_observer(&self, observer: Option<WriteObserver>) {
+        *self.observer.write().unwrap_or_else(|p| p.into_inner()) = observer;
+    }
+
+    /// Visits retained entries with revision >= `from`, in revision order, while holding
+    /// the read lock (so no write interleaves); returns the last revision at that moment.
+    pub fn replay(&self, from: u64, visit: &mut dyn FnMut(&Entry)) -> Result<u64> {
+        let state = self.read()?;
+        for (&rev, key) in state.log.range(from..) {
+            if let Some(entry) = state
+                .keys
+                .get(key)
+                .and_then(|h| h.iter().find(|e| e.revision == rev))
+            {
+                visit(entry);
+            }
+        }
+        Ok(state.last_revision)
+    }
+
+    /// Runs `f` with the live entries under `prefix` and the revision they are current at,
+    /// under the read lock, so a watch can take a snapshot and register atomically.
+    pub fn snapshot<R>(&self, prefix: &str, f: impl FnOnce(u64, Vec<Entry>) -> R) -> Result<R> {
+        let state = self.read()?;
+        let mut live = Vec::new();
+        for (_, history) in state.keys.range::<str, _>((Included(prefix), Unbounded)) {
+            let latest = history.back().expect("keys keep at least one entry");
+            if !latest.key.starts_with(prefix) {
+                break;
+            }
+            if latest.is_live() {
+                live.push(latest.clone());
+            }
+        }
+        Ok(f(state.last_revision, live))
+    }
+
+    fn read(&self) -> Result<RwLockReadGuard<'_, State>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::closed("store"));
+        }
+        Ok(self.state.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn write_lock(&self) -> Result<RwLockWriteGuard<'_, State>> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::closed("store"));
+        }
+        Ok(self.state.write().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    fn write(&self, key: &str, value: Bytes, op: Operation, expect: Expect) -> Result<u64> {
+        let mut state = self.write_lock()?;
+        let latest = state.keys.get(key).and_then(|h| h.back());
+        let current = latest.map_or(0, |e| e.revision);
+        match expect {
+            Expect::Nothing => {}
+            Expect::NoLiveValue => {
+                if latest.is_some_and(Entry::is_live) {
+                    return Err(Error::conflict(
+                        current,
+                        format!("key {key:?} already exists at revision {current}"),
+                    ));
+                }
+            }
+            Expect::Revision(want) => {
+                if current != want {
+                    return Err(Error::conflict(
+                        current,
+                        format!("key {key:?} is at revision {current}, not {want}"),
+                    ));
+                }
+            }
+        }
+        let revision = state.last_revision + 1;
+        state.last_revision = revision;
+        let key: Arc<str> = match state.keys.get_key_value(key) {
+            Some((k, _)) => k.clone(),
+            None => Arc::from(key),
+        };
+        let entry = Entry {
+            key: key.clone(),
+            value,
+            revision,
+            operation: op,
+            timestamp_ns: now_ns(),
+        };
+        let history = self.history;
+        let State { log, keys, .. } = &mut *state;
+        let retained = keys.entry(key.clone()).or_default();
+        if op == Operation::Purge {
+            for old in retained.drain(..) {
+                log.remove(&old.revision);
+            }
+        }
+        retained.push_back(entry.clone());
+        while retained.len() > history {
+            if let Some(old) = retained.pop_front() {
+                log.remove(&old.revision);
+            }
+        }
+        log.insert(revision, key);
+        if let Some(observer) = &*self.observer.read().unwrap_or_else(|p| p.into_inner()) {
+            observer(&entry);
+        }
+        Ok(revision)
+    }
+}
+
+impl Backend for MemBackend {
+    fn put(&self, key: &str, value: Bytes) -> Result<u64> {
+        self.write(key, value, Operation::Put, Expect::Nothing)
+    }
+
+    fn create(&self, key: &str, value: Bytes) -> Result<u64> {
+        self.write(key, value, Operation::Put, Expect::NoLiveValue)
+    }
+
+    fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64> {
+        self.write(key, value, Operation::Put, Expect::Revision(revision))
+    }
+
+    fn delete(&self, key: &str, revision: u64) -> Result<u64> {
+        let expect = if revision == 0 {
+            Expect::Nothing
+        } else {
+            Expect::Revision(revision)
+        };
+        self.write(key, Bytes::new(), Operation::Delete, expect)
+    }
+
+    fn purge(&self, key: &str) -> Result<u64> {
+        self.write(key, Bytes::new(), Operation::Purge, Expect::Nothing)
+    }
+
+    fn latest(&self, key: &str) -> Result<Option<Entry>> {
+        let state = self.read()?;
+        Ok(state.keys.get(key).and_then(|h| h.back()).cloned())
+    }
+
+    fn scan(
+        &self,
+        prefix: &str,
+        _values: bool,
+        visit: &mut dyn FnMut(Entry) -> bool,
+    ) -> Result<()> {
+        let state = self.read()?;
+        for (key, history) in state.keys.range::<str, _>((Included(prefix), Unbounded)) {
+            if !key.starts_with(prefix) {
+                break;
+            }
+            let latest = history.back().expect("keys keep at least one entry");
+            if latest.is_live() && !visit(latest.clone()) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn history(&self, key: &str) -> Result<Vec<Entry>> {
+        let state = self.read()?;
+        Ok(state
+            .keys
+            .get(key)
+            .map(|h| h.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn last_revision(&self) -> Result<u64> {
+        Ok(self.read()?.last_revision)
+    }
+
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.set_observer(None);
+    }
+}

@@ -1,0 +1,42 @@
+//! The backend abstraction: the few primitive operations a storage engine must offer.
+//!
+//! A backend receives keys and prefixes already validated by `Store` and values already
+//! size-checked, and answers with entries and store-wide revisions. Everything built from
+//! these primitives (`get`'s tombstone rule, `delete_prefix`, `read_modify_write`'s retry
+//! loop) lives once in `Store`, so `mem://` and `nats://` cannot drift apart.
+//!
+//! Calls are blocking: a backend that does I/O drives it on the library's runtime with
+//! `runtime::block_on`, so a C caller's thread waits and no runtime worker ever does.
+
+use crate::entry::Entry;
+use crate::error::Result;
+use bytes::Bytes;
+
+pub mod mem;
+
+/// A storage engine with JetStream-KV semantics.
+pub trait Backend: Send + Sync {
+    /// Unconditional write; returns the new revision.
+    fn put(&self, key: &str, value: Bytes) -> Result<u64>;
+    /// Write only if the key has no live value (none, or a DELETE/PURGE/EXPIRED tombstone);
+    /// otherwise `Conflict` carrying the current revision.
+    fn create(&self, key: &str, value: Bytes) -> Result<u64>;
+    /// Write only if the key's latest revision (tombstones included) is `revision`;
+    /// `revision == 0` means the key has never been written (or was purged away).
+    fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64>;
+    /// Write a DELETE tombstone; `revision != 0` makes it conditional like `update`.
+    fn delete(&self, key: &str, revision: u64) -> Result<u64>;
+    /// Drop the key's history, leaving a PURGE marker; returns the marker's revision.
+    fn purge(&self, key: &str) -> Result<u64>;
+    /// The key's latest entry, tombstones included; `None` if nothing is retained.
+    fn latest(&self, key: &str) -> Result<Option<Entry>>;
+    /// Visits live entries under `prefix` in key order until `visit` returns false.
+    /// With `values == false` a backend may leave `Entry::value` empty.
+    fn scan(&self, prefix: &str, values: bool, visit: &mut dyn FnMut(Entry) -> bool) -> Result<()>;
+    /// Retained entries of one key, oldest first (empty if none).
+    fn history(&self, key: &str) -> Result<Vec<Entry>>;
+    /// The store's latest revision (0 for an empty store).
+    fn last_revision(&self) -> Result<u64>;
+    /// Releases connections and background work; later calls may fail with `Closed`.
+    fn close(&self);
+}

@@ -1,0 +1,161 @@
+//! How a store is opened: a URL (`mem://`, `nats://host:port[,host:port…]`) or a JSON
+//! document with every option. Both end up as one [`Config`]; unknown JSON fields are
+//! rejected so a typo never silently falls back to a default.
+
+use crate::error::{Error, Result};
+use serde::Deserialize;
+
+/// Which backend a config selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum BackendKind {
+    Mem,
+    Nats,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Storage {
+    #[default]
+    File,
+    Memory,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Auth {
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub token: Option<String>,
+    pub nkey_seed: Option<String>,
+    pub creds_file: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Tls {
+    pub ca_file: Option<String>,
+    pub cert_file: Option<String>,
+    pub key_file: Option<String>,
+    #[serde(default)]
+    pub required: bool,
+}
+
+/// Every option of a store. Field names are the JSON names.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// `mem://` or `nats://…`; when absent, `servers` selects NATS and nothing selects mem.
+    pub url: Option<String>,
+    /// NATS servers as `host:port` or `nats://host:port`.
+    pub servers: Vec<String>,
+    /// JetStream KV bucket name.
+    pub bucket: String,
+    /// Revisions kept per key (1..=64, as in JetStream KV).
+    pub history: u32,
+    pub replicas: u32,
+    pub storage: Storage,
+    /// Largest value accepted, in bytes.
+    pub max_value_size: usize,
+    /// Bucket size limit in bytes; -1 for none.
+    pub max_bytes: i64,
+    pub auth: Auth,
+    pub tls: Tls,
+    pub connect_timeout_ms: u64,
+    pub request_timeout_ms: u64,
+    pub connection_name: Option<String>,
+    /// Most live watchers on one store.
+    pub max_watchers: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            url: None,
+            servers: Vec::new(),
+            bucket: "coordkv".to_string(),
+            history: 16,
+            replicas: 1,
+            storage: Storage::File,
+            max_value_size: 1024 * 1024,
+            max_bytes: -1,
+            auth: Auth::default(),
+            tls: Tls::default(),
+            connect_timeout_ms: 5_000,
+            request_timeout_ms: 5_000,
+            connection_name: None,
+            max_watchers: 100_000,
+        }
+    }
+}
+
+impl Config {
+    /// The config of a URL with every other option at its default.
+    pub fn from_url(url: &str) -> Result<Config> {
+        let config = Config {
+            url: Some(url.to_string()),
+            ..Config::default()
+        };
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// The config of a JSON document; unknown fields and wrong types are errors.
+    pub fn from_json(json: &str) -> Result<Config> {
+        let config: Config = serde_json::from_str(json)
+            .map_err(|e| Error::invalid(format!("invalid JSON config: {e}")))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn backend_kind(&self) -> Result<BackendKind> {
+        match self.url.as_deref() {
+            None if self.servers.is_empty() => Ok(BackendKind::Mem),
+            None => Ok(BackendKind::Nats),
+            Some(url) => {
+                if url == "mem://" || url == "mem:" {
+                    Ok(BackendKind::Mem)
+                } else if url.starts_with("nats://") || url.starts_with("tls://") {
+                    Ok(BackendKind::Nats)
+                } else {
+                    Err(Error::invalid(format!(
+                        "unknown store URL {url:?}: use mem:// or nats://host:port[,host:port...]"
+                    )))
+                }
+            }
+        }
+    }
+
+    fn validate(&self) -> Result<()> {
+        self.backend_kind()?;
+        if !(1..=64).contains(&self.history) {
+            return Err(Error::invalid(format!(
+                "history must be 1..=64, got {}",
+                self.history
+            )));
+        }
+        if !(1..=5).contains(&self.replicas) {
+            return Err(Error::invalid(format!(
+                "replicas must be 1..=5, got {}",
+                self.replicas
+            )));
+        }
+        if self.max_value_size == 0 {
+            return Err(Error::invalid("max_value_size must be at least 1"));
+        }
+        let bucket_ok = !self.bucket.is_empty()
+            && self
+                .bucket
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+        if !bucket_ok {
+            return Err(Error::invalid(format!(
+                "bucket {:?} must be non-empty and use only A-Z a-z 0-9 - _",
+                self.bucket
+            )));
+        }
+        if self.max_watchers == 0 {
+            return Err(Error::invalid("max_watchers must be at least 1"));
+        }
+        Ok(())
+    }
+}

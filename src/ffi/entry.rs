@@ -1,0 +1,209 @@
+//! Entries and lists handed to C: owned by the caller, read through accessors, freed
+//! with their `_free` function. Keys are also NUL-terminated so C can print them.
+
+use super::guard_value;
+use crate::entry::{Entry, Operation};
+use std::ffi::c_char;
+
+/// What a write did: one of the `CKV_OP_*` codes.
+pub type ckv_operation = i32;
+/// A value was written.
+pub const CKV_OP_PUT: ckv_operation = 1;
+/// The key was deleted (a tombstone).
+pub const CKV_OP_DELETE: ckv_operation = 2;
+/// The key's history was purged.
+pub const CKV_OP_PURGE: ckv_operation = 3;
+/// The key's TTL ran out.
+pub const CKV_OP_EXPIRED: ckv_operation = 4;
+
+/// One revisioned entry: key, value, revision, operation, timestamp.
+pub struct ckv_entry {
+    entry: Entry,
+    /// The key followed by a NUL, for C callers that want a C string.
+    key_z: Box<[u8]>,
+}
+
+impl ckv_entry {
+    pub(crate) fn new(entry: Entry) -> ckv_entry {
+        let mut key_z = Vec::with_capacity(entry.key.len() + 1);
+        key_z.extend_from_slice(entry.key.as_bytes());
+        key_z.push(0);
+        ckv_entry {
+            entry,
+            key_z: key_z.into_boxed_slice(),
+        }
+    }
+
+    pub(crate) fn boxed(entry: Entry) -> *mut ckv_entry {
+        Box::into_raw(Box::new(ckv_entry::new(entry)))
+    }
+}
+
+fn operation_code(op: Operation) -> ckv_operation {
+    op as ckv_operation
+}
+
+/// The entry's key: NUL-terminated UTF-8, its byte length (without the NUL) stored in
+/// `*len_out` when `len_out` is not NULL. Borrowed from the entry. NULL for a NULL entry.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_key(
+    entry: *const ckv_entry,
+    len_out: *mut usize,
+) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        let Some(e) = (unsafe { entry.as_ref() }) else {
+            return std::ptr::null();
+        };
+        unsafe { super::write_opt(len_out, e.key_z.len() - 1) };
+        e.key_z.as_ptr() as *const c_char
+    })
+}
+
+/// The entry's value bytes (not NUL-terminated), its length in `*len_out` when `len_out`
+/// is not NULL. Borrowed from the entry; never NULL for a non-NULL entry, even if empty.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_value(
+    entry: *const ckv_entry,
+    len_out: *mut usize,
+) -> *const u8 {
+    guard_value(std::ptr::null(), || {
+        let Some(e) = (unsafe { entry.as_ref() }) else {
+            return std::ptr::null();
+        };
+        unsafe { super::write_opt(len_out, e.entry.value.len()) };
+        if e.entry.value.is_empty() {
+            c"".as_ptr() as *const u8
+        } else {
+            e.entry.value.as_ptr()
+        }
+    })
+}
+
+/// The store-wide revision of this write; 0 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_revision(entry: *const ckv_entry) -> u64 {
+    guard_value(0, || {
+        unsafe { entry.as_ref() }.map_or(0, |e| e.entry.revision)
+    })
+}
+
+/// The operation (`CKV_OP_*`); 0 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_operation(entry: *const ckv_entry) -> ckv_operation {
+    guard_value(0, || {
+        unsafe { entry.as_ref() }.map_or(0, |e| operation_code(e.entry.operation))
+    })
+}
+
+/// When the write was recorded, in nanoseconds since the Unix epoch; 0 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_timestamp_ns(entry: *const ckv_entry) -> u64 {
+    guard_value(0, || {
+        unsafe { entry.as_ref() }.map_or(0, |e| e.entry.timestamp_ns)
+    })
+}
+
+/// Frees an entry returned by `ckv_get`. NULL is a no-op. Never free an entry borrowed
+/// from a list or a callback.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_free(entry: *mut ckv_entry) {
+    if !entry.is_null() {
+        // SAFETY: `entry` came from `ckv_entry::boxed` and is freed once, by contract.
+        guard_value((), || drop(unsafe { Box::from_raw(entry) }));
+    }
+}
+
+/// A list of entries (from `ckv_list` and `ckv_history`).
+pub struct ckv_entry_list {
+    entries: Vec<ckv_entry>,
+}
+
+impl ckv_entry_list {
+    pub(crate) fn boxed(entries: Vec<Entry>) -> *mut ckv_entry_list {
+        Box::into_raw(Box::new(ckv_entry_list {
+            entries: entries.into_iter().map(ckv_entry::new).collect(),
+        }))
+    }
+}
+
+/// How many entries the list holds; 0 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_list_len(list: *const ckv_entry_list) -> usize {
+    guard_value(0, || {
+        unsafe { list.as_ref() }.map_or(0, |l| l.entries.len())
+    })
+}
+
+/// The entry at `index`, borrowed from the list (do not free it); NULL when out of range.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_list_get(
+    list: *const ckv_entry_list,
+    index: usize,
+) -> *const ckv_entry {
+    guard_value(std::ptr::null(), || {
+        unsafe { list.as_ref() }
+            .and_then(|l| l.entries.get(index))
+            .map_or(std::ptr::null(), |e| e as *const ckv_entry)
+    })
+}
+
+/// Frees a list and every entry in it. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_list_free(list: *mut ckv_entry_list) {
+    if !list.is_null() {
+        // SAFETY: `list` came from `ckv_entry_list::boxed` and is freed once, by contract.
+        guard_value((), || drop(unsafe { Box::from_raw(list) }));
+    }
+}
+
+/// A sorted list of keys (from `ckv_keys`).
+pub struct ckv_key_list {
+    /// Each key followed by a NUL.
+    keys: Vec<Box<[u8]>>,
+}
+
+impl ckv_key_list {
+    pub(crate) fn boxed(keys: Vec<String>) -> *mut ckv_key_list {
+        let keys = keys
+            .into_iter()
+            .map(|k| {
+                let mut z = k.into_bytes();
+                z.push(0);
+                z.into_boxed_slice()
+            })
+            .collect();
+        Box::into_raw(Box::new(ckv_key_list { keys }))
+    }
+}
+
+/// How many keys the list holds; 0 for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_key_list_len(list: *const ckv_key_list) -> usize {
+    guard_value(0, || unsafe { list.as_ref() }.map_or(0, |l| l.keys.len()))
+}
+
+/// The key at `index`, NUL-terminated, its byte length in `*len_out` when `len_out` is not
+/// NULL; borrowed from the list. NULL when out of range.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_key_list_get(
+    list: *const ckv_key_list,
+    index: usize,
+    len_out: *mut usize,
+) -> *const c_char {
+    guard_value(std::ptr::null(), || {
+        let Some(key) = (unsafe { list.as_ref() }).and_then(|l| l.keys.get(index)) else {
+            return std::ptr::null();
+        };
+        unsafe { super::write_opt(len_out, key.len() - 1) };
+        key.as_ptr() as *const c_char
+    })
+}
+
+/// Frees a key list. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_key_list_free(list: *mut ckv_key_list) {
+    if !list.is_null() {
+        // SAFETY: `list` came from `ckv_key_list::boxed` and is freed once, by contract.
+        guard_value((), || drop(unsafe { Box::from_raw(list) }));
+    }
+}

@@ -1,0 +1,58 @@
+//! `ckv_error`: a failure's status, message and (for CONFLICT) current revision, handed
+//! back through the same call that failed and owned by the caller.
+
+use super::{ckv_status, guard_value, status_of, CKV_INTERNAL};
+use crate::error::Error;
+use std::ffi::{c_char, CString};
+
+/// A failure returned through `err_out`. Free it with `ckv_error_free`.
+pub struct ckv_error {
+    status: ckv_status,
+    message: CString,
+    current_revision: u64,
+}
+
+pub(crate) fn into_raw(error: Error) -> *mut ckv_error {
+    let text = format!("{}: {}", error.kind().name(), error.message()).replace('\0', "\\0");
+    let boxed = Box::new(ckv_error {
+        status: status_of(error.kind()),
+        message: CString::new(text).unwrap_or_default(),
+        current_revision: error.current_revision(),
+    });
+    Box::into_raw(boxed)
+}
+
+/// The failure's status code; `CKV_INTERNAL` for a NULL error.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_error_status(error: *const ckv_error) -> ckv_status {
+    guard_value(CKV_INTERNAL, || {
+        unsafe { error.as_ref() }.map_or(CKV_INTERNAL, |e| e.status)
+    })
+}
+
+/// The failure's message, NUL-terminated, starting with the status name. Borrowed:
+/// valid until `ckv_error_free(error)`. An empty string for a NULL error.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_error_message(error: *const ckv_error) -> *const c_char {
+    guard_value(c"".as_ptr(), || {
+        unsafe { error.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
+    })
+}
+
+/// For `CKV_CONFLICT`: the key's revision when the write was refused (0 if the key has
+/// no retained revision). 0 for other failures and for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_error_current_revision(error: *const ckv_error) -> u64 {
+    guard_value(0, || {
+        unsafe { error.as_ref() }.map_or(0, |e| e.current_revision)
+    })
+}
+
+/// Frees an error returned through `err_out`. NULL is a no-op.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_error_free(error: *mut ckv_error) {
+    if !error.is_null() {
+        // SAFETY: `error` came from `into_raw` and is freed once, by contract.
+        guard_value((), || drop(unsafe { Box::from_raw(error) }));
+    }
+}

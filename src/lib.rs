@@ -1,0 +1,32 @@
+//! coordkv: a cluster-coordination core behind a C ABI.
+//!
+//! ```text
+//!  C / Python (ctypes) / Go (cgo)
+//!        │  include/coordkv.h
+//!  src/ffi ── the only extern "C": validate pointers, call the core, map errors
+//!        │
+//!  Store ── keys validated, values size-checked, compositions (get, rmw, delete_prefix)
+//!        │
+//!  Backend ── mem:// (in-process JetStream-KV emulation) | nats:// (JetStream KV)
+//! ```
+//!
+//! The core (everything but `ffi`) is plain safe Rust and knows nothing of C; the
+//! runtime module owns the single tokio runtime that network backends run on.
+
+pub mod backend;
+pub mod config;
+pub mod entry;
+pub mod error;
+pub mod key;
+pub mod runtime;
+pub mod store;
+
+pub mod ffi;
+
+pub use config::Config;
+pub use entry::{Entry, Operation};
+pub use error::{Error, ErrorKind, Result};
+pub use store::{RetryPolicy, Store};
+
+/// The library version, as in Cargo.toml.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,301 @@
+//! `Store`: the public face of the core, the same for every backend.
+//!
+//! Caller input flows in here first: keys and prefixes are validated, values size-checked,
+//! closed and forked-away handles refused. The operations that are compositions of backend
+//! primitives live here once — `get` hiding tombstones, `delete_prefix`,
+//! `read_modify_write`'s bounded retry loop — so every backend gets them identically.
+
+use crate::backend::mem::MemBackend;
+use crate::backend::Backend;
+use crate::config::{BackendKind, Config};
+use crate::entry::Entry;
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::{validate_key, validate_prefix};
+use crate::runtime;
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How `read_modify_write` retries a lost compare-and-swap.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    pub max_attempts: u32,
+    pub initial_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            max_attempts: 200,
+            initial_backoff: Duration::from_micros(20),
+            max_backoff: Duration::from_millis(20),
+        }
+    }
+}
+
+/// What the caller's function sees in `read_modify_write`: the key's live entry, if any.
+pub type Current<'a> = Option<&'a Entry>;
+
+pub struct Store {
+    backend: Arc<dyn Backend>,
+    mem: Option<Arc<MemBackend>>,
+    config: Config,
+    fork_generation: u64,
+    closed: AtomicBool,
+}
+
+impl Store {
+    /// Opens `mem://` or `nats://host:port[,host:port...]` with default options.
+    pub fn open(url: &str) -> Result<Store> {
+        Store::open_with(Config::from_url(url)?)
+    }
+
+    /// Opens a store from a JSON config (see `Config`).
+    pub fn open_json(json: &str) -> Result<Store> {
+        Store::open_with(Config::from_json(json)?)
+    }
+
+    pub fn open_with(config: Config) -> Result<Store> {
+        let fork_generation = runtime::fork_generation();
+        let (backend, mem): (Arc<dyn Backend>, Option<Arc<MemBackend>>) =
+            match config.backend_kind()? {
+                BackendKind::Mem => {
+                    let mem = Arc::new(MemBackend::new(config.history));
+                    (mem.clone(), Some(mem))
+                }
+                BackendKind::Nats => {
+                    return Err(Error::new(
+                        ErrorKind::Unsupported,
+                        "the nats:// backend is not built yet",
+                    ))
+                }
+            };
+        Ok(Store {
+            backend,
+            mem,
+            config,
+            fork_generation,
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The embedded backend, when this store is `mem://`.
+    pub fn mem_backend(&self) -> Option<&Arc<MemBackend>> {
+        self.mem.as_ref()
+    }
+
+    fn live(&self) -> Result<&dyn Backend> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(Error::closed("store"));
+        }
+        runtime::check_same_process(self.fork_generation, "store")?;
+        Ok(&*self.backend)
+    }
+
+    fn check_value(&self, value: &[u8]) -> Result<()> {
+        if value.len() > self.config.max_value_size {
+            return Err(Error::new(
+                ErrorKind::Limit,
+                format!(
+                    "value is {} bytes; this store's max_value_size is {}",
+                    value.len(),
+                    self.config.max_value_size
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn checked(&self, key: &str, value: &[u8]) -> Result<(&dyn Backend, Bytes)> {
+        let backend = self.live()?;
+        validate_key(key)?;
+        self.check_value(value)?;
+        Ok((backend, Bytes::copy_from_slice(value)))
+    }
+
+    pub fn put(&self, key: &str, value: &[u8]) -> Result<u64> {
+        let (backend, value) = self.checked(key, value)?;
+        backend.put(key, value)
+    }
+
+    pub fn get(&self, key: &str) -> Result<Entry> {
+        let backend = self.live()?;
+        validate_key(key)?;
+        match backend.latest(key)? {
+            Some(entry) if entry.is_live() => Ok(entry),
+            _ => Err(Error::not_found(key)),
+        }
+    }
+
+    pub fn create(&self, key: &str, value: &[u8]) -> Result<u64> {
+        let (backend, value) = self.checked(key, value)?;
+        backend.create(key, value)
+    }
+
+    pub fn update(&self, key: &str, value: &[u8], revision: u64) -> Result<u64> {
+        let (backend, value) = self.checked(key, value)?;
+        backend.update(key, value, revision)
+    }
+
+    /// Writes a DELETE tombstone (even over an absent key, as JetStream KV does);
+    /// `revision != 0` makes it conditional. Returns the tombstone's revision.
+    pub fn delete(&self, key: &str, revision: u64) -> Result<u64> {
+        let backend = self.live()?;
+        validate_key(key)?;
+        backend.delete(key, revision)
+    }
+
+    pub fn purge(&self, key: &str) -> Result<u64> {
+        let backend = self.live()?;
+        validate_key(key)?;
+        backend.purge(key)
+    }
+
+    /// Deletes every live key under `prefix`; returns how many were deleted.
+    pub fn delete_prefix(&self, prefix: &str) -> Result<u64> {
+        let backend = self.live()?;
+        let keys = self.keys(prefix)?;
+        let mut deleted = 0;
+        for key in keys {
+            backend.delete(&key, 0)?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
+    /// Live keys under `prefix`, sorted.
+    pub fn keys(&self, prefix: &str) -> Result<Vec<String>> {
+        let backend = self.live()?;
+        validate_prefix(prefix)?;
+        let mut keys = Vec::new();
+        backend.scan(prefix, false, &mut |entry| {
+            keys.push(entry.key.to_string());
+            true
+        })?;
+        Ok(keys)
+    }
+
+    /// Live entries under `prefix`, sorted by key.
+    pub fn list(&self, prefix: &str) -> Result<Vec<Entry>> {
+        let backend = self.live()?;
+        validate_prefix(prefix)?;
+        let mut entries = Vec::new();
+        backend.scan(prefix, true, &mut |entry| {
+            entries.push(entry);
+            true
+        })?;
+        Ok(entries)
+    }
+
+    /// Retained entries of `key`, oldest first, tombstones included; `NotFound` if none.
+    pub fn history(&self, key: &str) -> Result<Vec<Entry>> {
+        let backend = self.live()?;
+        validate_key(key)?;
+        let history = backend.history(key)?;
+        if history.is_empty() {
+            return Err(Error::not_found(key));
+        }
+        Ok(history)
+    }
+
+    /// The store's latest revision.
+    pub fn last_revision(&self) -> Result<u64> {
+        self.live()?.last_revision()
+    }
+
+    /// Reads `key`, calls `modify` with its live entry (or `None`), and writes the result
+    /// with `create` (no entry retained) or `update` at the latest revision — a delete
+    /// tombstone's revision included, so a concurrent re-create is never overwritten.
+    /// On `Conflict` it retries with jittered exponential backoff, at most
+    /// `policy.max_attempts` times. An error returned by `modify` aborts and is returned.
+    pub fn read_modify_write_with(
+        &self,
+        key: &str,
+        policy: RetryPolicy,
+        modify: &mut dyn FnMut(Current<'_>) -> Result<Vec<u8>>,
+    ) -> Result<u64> {
+        let backend = self.live()?;
+        validate_key(key)?;
+        let mut backoff = policy.initial_backoff;
+        let mut last_conflict = None;
+        for attempt in 0..policy.max_attempts.max(1) {
+            if attempt > 0 {
+                std::thread::sleep(jitter(backoff));
+                backoff = (backoff * 2).min(policy.max_backoff);
+            }
+            let latest = backend.latest(key)?;
+            let live = latest.as_ref().filter(|e| e.is_live());
+            let value = modify(live)?;
+            self.check_value(&value)?;
+            let value = Bytes::from(value);
+            let written = match &latest {
+                Some(entry) => backend.update(key, value, entry.revision),
+                None => backend.create(key, value),
+            };
+            match written {
+                Err(e) if e.kind() == ErrorKind::Conflict => last_conflict = Some(e),
+                other => return other,
+            }
+        }
+        let current = last_conflict.map_or(0, |e| e.current_revision());
+        Err(Error::conflict(
+            current,
+            format!(
+                "read_modify_write of {key:?} gave up after {} conflicting attempts",
+                policy.max_attempts.max(1)
+            ),
+        ))
+    }
+
+    pub fn read_modify_write(
+        &self,
+        key: &str,
+        modify: &mut dyn FnMut(Current<'_>) -> Result<Vec<u8>>,
+    ) -> Result<u64> {
+        self.read_modify_write_with(key, RetryPolicy::default(), modify)
+    }
+
+    /// Closes the store: later calls fail with `Closed`. Idempotent.
+    pub fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            self.backend.close();
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// A uniformly random duration in `[0, max]`, from a per-thread xorshift generator.
+fn jitter(max: Duration) -> Duration {
+    use std::cell::Cell;
+    thread_local! {
+        static STATE: Cell<u64> = Cell::new({
+            use std::hash::BuildHasher;
+            std::collections::hash_map::RandomState::new().hash_one(std::thread::current().id()) | 1
+        });
+    }
+    let r = STATE.with(|s| {
+        let mut x = s.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        s.set(x);
+        x
+    });
+    let nanos = max.as_nanos().max(1) as u64;
+    Duration::from_nanos(r % (nanos + 1))
+}
