@@ -64,7 +64,8 @@ typedef int32_t ckv_operation;
 /**
  * The read-modify-write callback. `current` is the key's live entry, or NULL when the
  * key has none (borrowed for the call). Return CKV_OK after `ckv_rmw_set_value` to write;
- * return any other status to abort — `ckv_read_modify_write` then returns that status.
+ * return any other status to abort — `ckv_read_modify_write` then returns that status
+ * (a code that is not a `ckv_status` becomes CKV_CANCELED).
  * It may be called several times (once per attempt) and must not free `current`.
  */
 typedef ckv_status (*ckv_rmw_fn)(void *user_data,
@@ -321,8 +322,10 @@ ckv_status ckv_create(struct ckv_store *store,
                       struct ckv_error **err_out);
 
 /**
- * Writes only if the latest revision of `key` is `revision`; otherwise CKV_CONFLICT,
- * with the current revision in the error (`ckv_error_current_revision`).
+ * Writes only if the latest revision of `key` is `revision` (a delete tombstone's revision
+ * counts; `revision == 0` means "no revision retained", so it writes only a key never
+ * written or purged away); otherwise CKV_CONFLICT, with the current revision in the error
+ * (`ckv_error_current_revision`).
  */
 ckv_status ckv_update(struct ckv_store *store,
                       const char *key,
