@@ -173,6 +173,12 @@ const char *ckv_version(void);
 const char *ckv_status_name(ckv_status status);
 
 /**
+ * The name of an operation code ("PUT", "DELETE", "PURGE", "EXPIRED"; "UNKNOWN" otherwise).
+ * A static string: never free it.
+ */
+const char *ckv_operation_name(ckv_operation operation);
+
+/**
  * The entry's key: NUL-terminated UTF-8, its byte length (without the NUL) stored in
  * `*len_out` when `len_out` is not NULL. Borrowed from the entry. NULL for a NULL entry.
  */
