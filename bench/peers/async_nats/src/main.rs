@@ -347,11 +347,19 @@ async fn main() {
         "watch_fanout",
     ];
     if !known.contains(&a.workload.as_str()) {
-        status_line(&a, "unavailable", format!("no {} workload for async-nats", a.workload));
+        status_line(
+            &a,
+            "unavailable",
+            format!("no {} workload for async-nats", a.workload),
+        );
         return;
     }
     if !a.url.starts_with("nats://") {
-        status_line(&a, "unavailable", format!("async-nats needs a NATS server, not {}", a.url));
+        status_line(
+            &a,
+            "unavailable",
+            format!("async-nats needs a NATS server, not {}", a.url),
+        );
         return;
     }
     if let Err(e) = run(&a).await {
