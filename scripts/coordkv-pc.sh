@@ -18,7 +18,10 @@ if [ $# -lt 1 ] || [ $# -gt 3 ]; then
     exit 2
 fi
 prefix=$1
+# Literal ${prefix}: pkg-config expands it, so the file can be relocated with --define-prefix.
+# shellcheck disable=SC2016
 libdir=${2:-'${prefix}/lib'}
+# shellcheck disable=SC2016
 includedir=${3:-'${prefix}/include'}
 native_static_libs=${COORDKV_NATIVE_STATIC_LIBS:--lgcc_s -lutil -lrt -lpthread -lm -ldl -lc}
 

@@ -121,9 +121,9 @@ for name in "${pkgconfig_tests[@]}"; do
     src=$here/$name.c
     [ -f "$src" ] || { fail "build $name through pkg-config: $src is missing"; continue; }
     log=$logs/build_pkgconfig_$name.log
-    if flags=$(PKG_CONFIG_PATH=$dynamic_pc pkg-config --cflags --libs coordkv 2>"$log") &&
-        # shellcheck disable=SC2086 # pkg-config output is a list of flags
-        compile "$build/pkgconfig_$name" "$src" $flags -Wl,-rpath,"$lib_dir" >>"$log" 2>&1; then
+    if pc_output=$(PKG_CONFIG_PATH=$dynamic_pc pkg-config --cflags --libs coordkv 2>"$log") &&
+        read -r -a pc_flags <<<"$pc_output" &&
+        compile "$build/pkgconfig_$name" "$src" "${pc_flags[@]}" -Wl,-rpath,"$lib_dir" >>"$log" 2>&1; then
         pass "build $name.c with pkg-config --cflags --libs coordkv"
         programs+=("$build/pkgconfig_$name|$src")
     else
@@ -136,9 +136,9 @@ for name in "${static_tests[@]}"; do
     [ -f "$src" ] || { fail "build $name statically: $src is missing"; continue; }
     log=$logs/build_static_$name.log
     out=$build/static_$name
-    if flags=$(PKG_CONFIG_PATH=$static_prefix/lib/pkgconfig pkg-config --static --cflags --libs coordkv 2>"$log") &&
-        # shellcheck disable=SC2086
-        compile "$out" "$src" $flags >>"$log" 2>&1 &&
+    if pc_output=$(PKG_CONFIG_PATH=$static_prefix/lib/pkgconfig pkg-config --static --cflags --libs coordkv 2>"$log") &&
+        read -r -a pc_flags <<<"$pc_output" &&
+        compile "$out" "$src" "${pc_flags[@]}" >>"$log" 2>&1 &&
         # Proof that the archive was linked in: no dependency on the shared library.
         readelf -d "$out" >"$build/static_$name.dynamic" 2>>"$log" &&
         ! grep -q 'libcoordkv\.so' "$build/static_$name.dynamic"; then
@@ -172,7 +172,7 @@ if ! command -v valgrind >/dev/null 2>&1; then
     fail "find valgrind (needed for the memory checks; apt-get install valgrind)"
 fi
 valgrind_flags=(--quiet --error-exitcode=1 --leak-check=full
-    --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
+    "--errors-for-leak-kinds=definite,indirect" "--show-leak-kinds=definite,indirect"
     --child-silent-after-fork=no)
 
 marker() { sed -n "s/.*$1: *\(.*[^ ]\) *\$/\1/p" "$2" | head -n 1; }
