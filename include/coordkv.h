@@ -329,8 +329,8 @@ ckv_status ckv_create(struct ckv_store *store,
 
 /**
  * Writes only if the latest revision of `key` is `revision` (a delete tombstone's revision
- * counts; `revision == 0` means "no revision retained", so it writes only a key never
- * written or purged away); otherwise CKV_CONFLICT, with the current revision in the error
+ * counts, and so does a purge marker's; `revision == 0` writes only a key that has never
+ * been written); otherwise CKV_CONFLICT, with the current revision in the error
  * (`ckv_error_current_revision`).
  */
 ckv_status ckv_update(struct ckv_store *store,
@@ -366,7 +366,8 @@ ckv_status ckv_purge(struct ckv_store *store,
 
 /**
  * Deletes every live key under `prefix` (which starts with '/'); how many goes to
- * `*count_out` (optional).
+ * `*count_out` (optional). Each key is deleted at the revision it was listed with, so a
+ * key rewritten meanwhile keeps its newer value and is not counted.
  */
 ckv_status ckv_delete_prefix(struct ckv_store *store,
                              const char *prefix,

@@ -141,8 +141,8 @@ pub unsafe extern "C" fn ckv_create(
 }
 
 /// Writes only if the latest revision of `key` is `revision` (a delete tombstone's revision
-/// counts; `revision == 0` means "no revision retained", so it writes only a key never
-/// written or purged away); otherwise CKV_CONFLICT, with the current revision in the error
+/// counts, and so does a purge marker's; `revision == 0` writes only a key that has never
+/// been written); otherwise CKV_CONFLICT, with the current revision in the error
 /// (`ckv_error_current_revision`).
 #[no_mangle]
 pub unsafe extern "C" fn ckv_update(
@@ -206,7 +206,8 @@ pub unsafe extern "C" fn ckv_purge(
 }
 
 /// Deletes every live key under `prefix` (which starts with '/'); how many goes to
-/// `*count_out` (optional).
+/// `*count_out` (optional). Each key is deleted at the revision it was listed with, so a
+/// key rewritten meanwhile keeps its newer value and is not counted.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_delete_prefix(
     store: *mut ckv_store,
