@@ -11,26 +11,44 @@
 //! fails with `CLOSED` instead of waiting on a thread that is gone.
 
 use crate::error::{Error, ErrorKind, Result};
+use parking_lot::Mutex;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::Once;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 static ATFORK: Once = Once::new();
 static RUNTIME: Mutex<Option<(u64, &'static Runtime)>> = Mutex::new(None);
 
+// The runtime slot is locked across fork() so the child never inherits it held by a
+// thread that does not exist there.
+extern "C" fn before_fork() {
+    std::mem::forget(RUNTIME.lock());
+}
+
+extern "C" fn after_fork_in_parent() {
+    // SAFETY: locked by `before_fork` on this thread.
+    unsafe { RUNTIME.force_unlock() };
+}
+
 extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
+    // SAFETY: locked by `before_fork` on the parent thread this child continues.
+    unsafe { RUNTIME.force_unlock() };
 }
 
 /// The current fork generation: it changes in a child process after every `fork()`.
 /// Handles record it when opened and compare it on every call.
 pub fn fork_generation() -> u64 {
     ATFORK.call_once(|| {
-        // SAFETY: registering a plain extern "C" function that only touches an atomic.
+        // SAFETY: plain extern "C" handlers that only touch an atomic and our own mutex.
         unsafe {
-            libc::pthread_atfork(None, None, Some(after_fork_in_child));
+            libc::pthread_atfork(
+                Some(before_fork),
+                Some(after_fork_in_parent),
+                Some(after_fork_in_child),
+            );
         }
     });
     FORK_GENERATION.load(Ordering::Acquire)
@@ -59,7 +77,7 @@ fn worker_threads() -> usize {
 /// The runtime's handle, building the runtime on first use (and again after a fork).
 pub fn handle() -> Result<Handle> {
     let generation = fork_generation();
-    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
+    let mut slot = RUNTIME.lock();
     if let Some((built_in, rt)) = *slot {
         if built_in == generation {
             return Ok(rt.handle().clone());

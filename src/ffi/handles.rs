@@ -12,7 +12,8 @@ use crate::error::{Error, Result};
 
 #[cfg(not(target_pointer_width = "64"))]
 compile_error!("coordkv handles assume a 64-bit target");
-use std::sync::{Arc, RwLock};
+use parking_lot::{Mutex, RwLock};
+use std::sync::{Arc, Once};
 
 struct Slot<T> {
     generation: u32,
@@ -22,13 +23,62 @@ struct Slot<T> {
 pub struct HandleTable<T> {
     slots: RwLock<(Vec<Slot<T>>, Vec<usize>)>,
     what: &'static str,
+    fork_registration: Once,
 }
 
-impl<T> HandleTable<T> {
+/// A table's lock as seen by the fork protocol.
+trait ForkLock: Sync {
+    fn lock_for_fork(&self);
+    /// SAFETY: only after `lock_for_fork` on this thread (or in the child it forked into).
+    unsafe fn unlock_after_fork(&self);
+}
+
+impl<T: Send + Sync> ForkLock for HandleTable<T> {
+    fn lock_for_fork(&self) {
+        std::mem::forget(self.slots.write());
+    }
+
+    unsafe fn unlock_after_fork(&self) {
+        unsafe { self.slots.force_unlock_write() };
+    }
+}
+
+static FORK_TABLES: Mutex<Vec<&'static dyn ForkLock>> = Mutex::new(Vec::new());
+
+extern "C" fn before_fork() {
+    let tables = FORK_TABLES.lock();
+    for table in tables.iter() {
+        table.lock_for_fork();
+    }
+    std::mem::forget(tables);
+}
+
+extern "C" fn after_fork() {
+    // SAFETY: `before_fork` locked exactly these, on this thread (or our parent's copy of it).
+    unsafe {
+        let tables = &*FORK_TABLES.data_ptr();
+        for table in tables.iter().rev() {
+            table.unlock_after_fork();
+        }
+        FORK_TABLES.force_unlock();
+    }
+}
+
+fn register_for_fork(table: &'static dyn ForkLock) {
+    static ATFORK: Once = Once::new();
+    ATFORK.call_once(|| {
+        // SAFETY: plain extern "C" handlers that only lock and unlock our own tables.
+        unsafe { libc::pthread_atfork(Some(before_fork), Some(after_fork), Some(after_fork)) };
+    });
+    FORK_TABLES.lock().push(table);
+}
+
+impl<T: Send + Sync + 'static> HandleTable<T> {
     pub const fn new(what: &'static str) -> Self {
         HandleTable {
             slots: RwLock::new((Vec::new(), Vec::new())),
             what,
+            fork_registration: Once::new(),
         }
     }
 
@@ -49,8 +99,9 @@ impl<T> HandleTable<T> {
     }
 
     /// Stores `value` and returns its handle (never 0).
-    pub fn insert(&self, value: Arc<T>) -> usize {
-        let mut guard = self.slots.write().unwrap_or_else(|p| p.into_inner());
+    pub fn insert(&'static self, value: Arc<T>) -> usize {
+        self.fork_registration.call_once(|| register_for_fork(self));
+        let mut guard = self.slots.write();
         let (slots, free) = &mut *guard;
         let index = match free.pop() {
             Some(index) => index,
@@ -77,7 +128,7 @@ impl<T> HandleTable<T> {
                 self.what
             )));
         };
-        let guard = self.slots.read().unwrap_or_else(|p| p.into_inner());
+        let guard = self.slots.read();
         match guard.0.get(index) {
             Some(Slot {
                 generation: g,
@@ -93,7 +144,7 @@ impl<T> HandleTable<T> {
             return None;
         }
         let (index, generation) = Self::decode(handle)?;
-        let mut guard = self.slots.write().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.slots.write();
         let (slots, free) = &mut *guard;
         let slot = slots.get_mut(index)?;
         if slot.generation != generation || slot.value.is_none() {
@@ -114,7 +165,8 @@ mod tests {
 
     #[test]
     fn handles_are_tagged_and_stale_ones_refused() {
-        let table = HandleTable::new("thing");
+        static TABLE: HandleTable<i32> = HandleTable::new("thing");
+        let table = &TABLE;
         let first = table.insert(Arc::new(1));
         assert!(first as u64 >= 1 << 63, "never a user-space address");
         assert_eq!(*table.get(first).unwrap(), 1);
