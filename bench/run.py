@@ -450,7 +450,10 @@ def machine_info():
                 mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
     except OSError:
         pass
-    return {"os": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "memory": mem}
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return {"os": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "memory": mem,
+            "load average (1, 5, 15 min) at the end": f"{load} — other work on the machine "
+            "shows up as spread between repetitions; compare ratios, not absolutes"}
 
 
 def versions(server, lib_dir):
