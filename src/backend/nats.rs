@@ -128,7 +128,9 @@ pub fn server_urls(config: &Config) -> Result<Vec<String>> {
 fn existing_file(path: &str, what: &str) -> Result<std::path::PathBuf> {
     let p = Path::new(path);
     if !p.is_file() {
-        return Err(Error::invalid(format!("{what} {path:?} is not a readable file")));
+        return Err(Error::invalid(format!(
+            "{what} {path:?} is not a readable file"
+        )));
     }
     Ok(p.to_path_buf())
 }
@@ -156,30 +158,28 @@ impl NatsBackend {
             seen: watch::channel(0).0,
             last: Mutex::new(String::new()),
         });
-        let options = connect_options(config, &urls, connect_timeout, request_timeout, &violations)?;
+        let options =
+            connect_options(config, &urls, connect_timeout, request_timeout, &violations)?;
         let where_ = urls.join(",");
 
         runtime.block_on(async {
             let options = options.await?;
-            let client = match tokio::time::timeout(
-                connect_timeout,
-                options.connect(urls.as_slice()),
-            )
-            .await
-            {
-                Ok(Ok(client)) => client,
-                Ok(Err(e)) => return Err(map_error(&e).context(format!("connect to {where_}"))),
-                Err(_) => {
-                    return Err(Error::new(
-                        ErrorKind::Unavailable,
-                        format!(
-                            "connect to {where_}: no server answered within the connect \
+            let client =
+                match tokio::time::timeout(connect_timeout, options.connect(urls.as_slice())).await
+                {
+                    Ok(Ok(client)) => client,
+                    Ok(Err(e)) => return Err(map_error(&e).context(format!("connect to {where_}"))),
+                    Err(_) => {
+                        return Err(Error::new(
+                            ErrorKind::Unavailable,
+                            format!(
+                                "connect to {where_}: no server answered within the connect \
                              timeout ({} ms)",
-                            connect_timeout.as_millis()
-                        ),
-                    ))
-                }
-            };
+                                connect_timeout.as_millis()
+                            ),
+                        ))
+                    }
+                };
             let info = client.server_info();
             match parse_version(&info.version) {
                 Some(v) if v < MIN_SERVER => {
@@ -208,7 +208,10 @@ impl NatsBackend {
                     )
                 })??;
             let read_prefix = bucket.prefix.clone();
-            let put_prefix = bucket.put_prefix.clone().unwrap_or_else(|| read_prefix.clone());
+            let put_prefix = bucket
+                .put_prefix
+                .clone()
+                .unwrap_or_else(|| read_prefix.clone());
             Ok(NatsBackend {
                 runtime: runtime.clone(),
                 client,
@@ -280,7 +283,12 @@ impl NatsBackend {
 
     /// Publishes one KV message and returns its revision; `Conflict` here carries no
     /// revision yet (the caller reads it).
-    async fn publish(&self, nats_key: &str, value: Bytes, headers: Option<HeaderMap>) -> Result<u64> {
+    async fn publish(
+        &self,
+        nats_key: &str,
+        value: Bytes,
+        headers: Option<HeaderMap>,
+    ) -> Result<u64> {
         let mut subject = String::with_capacity(self.put_prefix.len() + nats_key.len());
         subject.push_str(&self.put_prefix);
         subject.push_str(nats_key);
@@ -288,7 +296,10 @@ impl NatsBackend {
             None => self.js.publish(subject, value).await,
             Some(headers) => {
                 self.js
-                    .send_publish(subject, PublishMessage::build().payload(value).headers(headers))
+                    .send_publish(
+                        subject,
+                        PublishMessage::build().payload(value).headers(headers),
+                    )
                     .await
             }
         }
@@ -340,7 +351,10 @@ impl NatsBackend {
         let timed_out = || {
             Error::new(
                 ErrorKind::Timeout,
-                format!("no progress within the request timeout ({} ms)", step.as_millis()),
+                format!(
+                    "no progress within the request timeout ({} ms)",
+                    step.as_millis()
+                ),
             )
         };
         let consumer = tokio::time::timeout(
@@ -384,7 +398,13 @@ impl NatsBackend {
             let timestamp_ns = info.published.unix_timestamp_nanos().max(0) as u64;
             let operation = operation_of(message.headers.as_ref());
             if let Some(nats_key) = message.subject.strip_prefix(self.read_prefix.as_str()) {
-                visit(nats_key, operation, message.payload.clone(), revision, timestamp_ns);
+                visit(
+                    nats_key,
+                    operation,
+                    message.payload.clone(),
+                    revision,
+                    timestamp_ns,
+                );
             }
             if pending == 0 {
                 return Ok(());
@@ -440,7 +460,11 @@ fn connect_options(
 ) -> Result<impl Future<Output = Result<ConnectOptions>>> {
     let auth = &config.auth;
     let tls = &config.tls;
-    let ca = tls.ca_file.as_deref().map(|p| existing_file(p, "tls.ca_file")).transpose()?;
+    let ca = tls
+        .ca_file
+        .as_deref()
+        .map(|p| existing_file(p, "tls.ca_file"))
+        .transpose()?;
     let client_cert = match (&tls.cert_file, &tls.key_file) {
         (Some(c), Some(k)) => Some((
             existing_file(c, "tls.cert_file")?,
@@ -473,7 +497,10 @@ fn connect_options(
             let violations = violations.clone();
             async move {
                 if let Event::ServerError(ServerError::Other(message)) = event {
-                    if message.to_ascii_lowercase().contains("permissions violation") {
+                    if message
+                        .to_ascii_lowercase()
+                        .contains("permissions violation")
+                    {
                         violations.record(message);
                     }
                 }
@@ -518,9 +545,7 @@ async fn open_bucket(js: &jetstream::Context, config: &Config) -> Result<kv::Sto
     match js.get_key_value(config.bucket.as_str()).await {
         Ok(store) => return Ok(store),
         Err(e) if is_missing_stream(&e) => {}
-        Err(e) => {
-            return Err(map_error(&e).context(format!("open bucket {:?}", config.bucket)))
-        }
+        Err(e) => return Err(map_error(&e).context(format!("open bucket {:?}", config.bucket))),
     }
     let created = js
         .create_key_value(kv::Config {
@@ -539,11 +564,10 @@ async fn open_bucket(js: &jetstream::Context, config: &Config) -> Result<kv::Sto
     match created {
         Ok(store) => Ok(store),
         // Another process created it between our look-up and our create: use theirs.
-        Err(_) if js.get_key_value(config.bucket.as_str()).await.is_ok() => {
-            js.get_key_value(config.bucket.as_str())
-                .await
-                .map_err(|e| map_error(&e))
-        }
+        Err(_) if js.get_key_value(config.bucket.as_str()).await.is_ok() => js
+            .get_key_value(config.bucket.as_str())
+            .await
+            .map_err(|e| map_error(&e)),
         Err(e) => Err(map_error(&e).context(format!("create bucket {:?}", config.bucket))),
     }
 }
@@ -598,7 +622,10 @@ fn jetstream_code(err: &(dyn StdError + 'static)) -> Option<u64> {
     // text always reads "... (code N, error code M)".
     let text = chain_text(err);
     let at = text.find("error code ")? + "error code ".len();
-    let digits: String = text[at..].chars().take_while(char::is_ascii_digit).collect();
+    let digits: String = text[at..]
+        .chars()
+        .take_while(char::is_ascii_digit)
+        .collect();
     digits.parse().ok()
 }
 
@@ -628,7 +655,11 @@ pub fn map_error(err: &(dyn StdError + 'static)) -> Error {
         {
             ErrorKind::Unauthorized
         }
-        _ if lower.contains("no responders") || lower.contains("no stream found") => {
+        // async-nats spells "no responders" on a JetStream API subject this way.
+        _ if lower.contains("no responders")
+            || lower.contains("no stream found")
+            || lower.contains("requested jetstream resource does not exist") =>
+        {
             return Error::new(
                 ErrorKind::Unavailable,
                 format!(
@@ -677,10 +708,13 @@ impl Backend for NatsBackend {
         for _ in 0..16 {
             let mut headers = HeaderMap::new();
             headers.insert(
-            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
-            header::HeaderValue::from(expected),
-        );
-            match self.call("create", self.publish(&nats_key, value.clone(), Some(headers))) {
+                header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+                header::HeaderValue::from(expected),
+            );
+            match self.call(
+                "create",
+                self.publish(&nats_key, value.clone(), Some(headers)),
+            ) {
                 Err(e) if e.kind() == ErrorKind::Conflict => {}
                 other => return other,
             }
@@ -710,7 +744,10 @@ impl Backend for NatsBackend {
         let nats_key = key::to_nats(key);
         let mut headers = HeaderMap::new();
         headers.insert(KV_OPERATION, "DEL");
-        self.call("delete", self.publish(&nats_key, Bytes::new(), Some(headers)))
+        self.call(
+            "delete",
+            self.publish(&nats_key, Bytes::new(), Some(headers)),
+        )
     }
 
     fn purge(&self, key: &str) -> Result<u64> {
@@ -718,7 +755,10 @@ impl Backend for NatsBackend {
         let mut headers = HeaderMap::new();
         headers.insert(KV_OPERATION, "PURGE");
         headers.insert(header::NATS_ROLLUP, "sub");
-        self.call("purge", self.publish(&nats_key, Bytes::new(), Some(headers)))
+        self.call(
+            "purge",
+            self.publish(&nats_key, Bytes::new(), Some(headers)),
+        )
     }
 
     fn latest(&self, key: &str) -> Result<Option<Entry>> {
@@ -816,6 +856,9 @@ impl NatsBackend {
         headers_only: bool,
         visit: &mut dyn FnMut(&str, Operation, Bytes, u64, u64),
     ) -> Result<()> {
-        self.guarded(doing, self.walk(filter, deliver_policy, headers_only, visit))
+        self.guarded(
+            doing,
+            self.walk(filter, deliver_policy, headers_only, visit),
+        )
     }
 }

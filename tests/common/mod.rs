@@ -10,8 +10,8 @@
 #![allow(dead_code)]
 
 use coordkv::Store;
-use std::net::{TcpListener, TcpStream};
 use std::io::Read;
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,7 +22,13 @@ pub fn unique_name(base: &str) -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let clean: String = base
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
         .take(40)
         .collect();
     let nanos = SystemTime::now()
@@ -59,7 +65,10 @@ pub fn open_nats_store(url: &str, name: &str) -> Store {
 
 /// The stores a backend-parametrized test runs against, each with a label for messages.
 pub fn test_stores(name: &str) -> Vec<(String, Store)> {
-    let mut stores = vec![("mem".to_string(), Store::open("mem://").expect("mem:// opens"))];
+    let mut stores = vec![(
+        "mem".to_string(),
+        Store::open("mem://").expect("mem:// opens"),
+    )];
     if let Some(url) = test_nats_url() {
         stores.push(("nats".to_string(), open_nats_store(&url, name)));
     }
@@ -89,8 +98,16 @@ pub fn nats_server_binary() -> PathBuf {
         .arg("path")
         .stderr(Stdio::inherit())
         .output()
-        .unwrap_or_else(|e| panic!("no nats-server: NATS_SERVER_BIN unset, none on PATH, and {script:?} failed: {e}"));
-    assert!(out.status.success(), "natsd.py path failed: {:?}", out.status);
+        .unwrap_or_else(|e| {
+            panic!(
+                "no nats-server: NATS_SERVER_BIN unset, none on PATH, and {script:?} failed: {e}"
+            )
+        });
+    assert!(
+        out.status.success(),
+        "natsd.py path failed: {:?}",
+        out.status
+    );
     PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
@@ -145,7 +162,11 @@ impl NatsServer {
     }
 
     pub fn start(options: NatsOptions) -> NatsServer {
-        let port = if options.port == 0 { free_port() } else { options.port };
+        let port = if options.port == 0 {
+            free_port()
+        } else {
+            options.port
+        };
         let (store_dir, owns_store_dir) = match &options.store_dir {
             Some(dir) => (dir.clone(), false),
             None => (temp_dir("nats-js"), true),
@@ -165,7 +186,11 @@ impl NatsServer {
     }
 
     pub fn url(&self) -> String {
-        let scheme = if self.options.tls.is_some() { "tls" } else { "nats" };
+        let scheme = if self.options.tls.is_some() {
+            "tls"
+        } else {
+            "nats"
+        };
         format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
@@ -223,8 +248,15 @@ impl NatsServer {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("nats-server exited early ({status}); config:\n{}", std::fs::read_to_string(&self.config_file).unwrap_or_default());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "nats-server exited early ({status}); config:\n{}",
+                    std::fs::read_to_string(&self.config_file).unwrap_or_default()
+                );
             }
             if let Ok(mut stream) = TcpStream::connect(("127.0.0.1", self.port)) {
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(1)));
@@ -233,7 +265,11 @@ impl NatsServer {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "nats-server did not listen on port {}", self.port);
+            assert!(
+                Instant::now() < deadline,
+                "nats-server did not listen on port {}",
+                self.port
+            );
             std::thread::sleep(Duration::from_millis(25));
         }
     }
