@@ -92,41 +92,10 @@ fn a_live_handle_survives_kill_9_and_restart() {
     assert_eq!(conflict.current_revision(), after);
 }
 
-/// Eight threads, `per_thread` increments each, on one counter key.
-pub fn hammer_counter(store: &Arc<Store>, key: &str, per_thread: u64) -> u64 {
-    let threads: Vec<_> = (0..8)
-        .map(|_| {
-            let store = store.clone();
-            let key = key.to_string();
-            std::thread::spawn(move || {
-                for _ in 0..per_thread {
-                    store
-                        .read_modify_write(&key, &mut |current| {
-                            let n = match current {
-                                Some(e) => std::str::from_utf8(&e.value)
-                                    .unwrap()
-                                    .parse::<u64>()
-                                    .unwrap(),
-                                None => 0,
-                            };
-                            Ok((n + 1).to_string().into_bytes())
-                        })
-                        .unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in threads {
-        t.join().unwrap();
-    }
-    let value = store.get(key).unwrap().value;
-    std::str::from_utf8(&value).unwrap().parse().unwrap()
-}
-
 #[test]
 fn eight_threads_times_2000_increments_on_r1_end_at_16000() {
     let server = NatsServer::start_default();
     let json = json!({"url": server.url(), "bucket": unique_name("rmw_r1")});
     let store = Arc::new(Store::open_json(&json.to_string()).unwrap());
-    assert_eq!(hammer_counter(&store, "/counter", 2_000), 16_000);
+    assert_eq!(common::hammer_counter(&store, "/counter", 2_000), 16_000);
 }

@@ -310,3 +310,34 @@ pub fn open_eventually(json: &str, within: Duration) -> Store {
         }
     }
 }
+
+/// Eight threads, `per_thread` increments each, on one counter key.
+pub fn hammer_counter(store: &std::sync::Arc<Store>, key: &str, per_thread: u64) -> u64 {
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let key = key.to_string();
+            std::thread::spawn(move || {
+                for _ in 0..per_thread {
+                    store
+                        .read_modify_write(&key, &mut |current| {
+                            let n = match current {
+                                Some(e) => std::str::from_utf8(&e.value)
+                                    .unwrap()
+                                    .parse::<u64>()
+                                    .unwrap(),
+                                None => 0,
+                            };
+                            Ok((n + 1).to_string().into_bytes())
+                        })
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    let value = store.get(key).unwrap().value;
+    std::str::from_utf8(&value).unwrap().parse().unwrap()
+}
