@@ -862,3 +862,54 @@ impl NatsBackend {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn urls(json: &str) -> Vec<String> {
+        server_urls(&Config::from_json(json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn server_lists_come_from_servers_or_the_url() {
+        assert_eq!(
+            urls(r#"{"url": "nats://a:1,b:2"}"#),
+            vec!["nats://a:1", "nats://b:2"]
+        );
+        assert_eq!(
+            urls(r#"{"servers": ["a:1", "tls://b:2"]}"#),
+            vec!["nats://a:1", "tls://b:2"]
+        );
+        assert_eq!(urls(r#"{"url": "tls://h:4443"}"#), vec!["tls://h:4443"]);
+    }
+
+    #[test]
+    fn jetstream_error_codes_decide_the_kind() {
+        let conflict: jetstream::Error = serde_json::from_str(
+            r#"{"code": 400, "err_code": 10071, "description": "wrong last sequence: 7"}"#,
+        )
+        .unwrap();
+        assert_eq!(map_error(&conflict).kind(), ErrorKind::Conflict);
+        let constant: jetstream::Error = serde_json::from_str(
+            r#"{"code": 400, "err_code": 10164, "description": "wrong last sequence"}"#,
+        )
+        .unwrap();
+        assert_eq!(map_error(&constant).kind(), ErrorKind::Conflict);
+        let disabled: jetstream::Error = serde_json::from_str(
+            r#"{"code": 503, "err_code": 10076, "description": "jetstream not enabled"}"#,
+        )
+        .unwrap();
+        let e = map_error(&disabled);
+        assert_eq!(e.kind(), ErrorKind::Unavailable);
+        assert!(e.message().contains("JetStream is not enabled"), "{e}");
+    }
+
+    #[test]
+    fn server_versions_parse() {
+        assert_eq!(parse_version("2.10.26"), Some((2, 10)));
+        assert_eq!(parse_version("v2.9.0-beta"), Some((2, 9)));
+        assert!(parse_version("2.9.1").unwrap() < MIN_SERVER);
+        assert_eq!(parse_version("garbage"), None);
+    }
+}
