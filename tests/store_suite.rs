@@ -415,6 +415,9 @@ fn history_is_bounded_by_the_configured_depth() {
 fn config_errors_are_invalid_argument_with_a_message() {
     for (json, needle) in [
         ("{", "invalid JSON"),
+        ("[]", "expected an object"),
+        (r#"["mem://"]"#, "expected an object"),
+        ("null", "expected an object"),
         (r#"{"bukket": "x"}"#, "bukket"),
         (r#"{"history": 0}"#, "history"),
         (r#"{"history": "3"}"#, "invalid type"),
