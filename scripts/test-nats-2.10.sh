@@ -17,4 +17,5 @@ exec python3 tests/support/natsd.py run --version "$VERSION" -- \
     --test nats_tls \
     --test nats_faults \
     --test nats_cluster \
+    --test nats_env \
     -- --test-threads=2

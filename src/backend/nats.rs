@@ -668,7 +668,12 @@ pub fn map_error(err: &(dyn StdError + 'static)) -> Error {
                 ),
             )
         }
-        _ if lower.contains("timed out") || lower.contains("timeout") => ErrorKind::Timeout,
+        _ if lower.contains("timed out") || lower.contains("timeout") => return Error::new(
+            ErrorKind::Timeout,
+            format!(
+                "NATS did not answer in time (server down, or a cluster electing a leader): {text}"
+            ),
+        ),
         _ if lower.contains("max payload")
             || lower.contains("maximum payload")
             || lower.contains("exceeds") =>
