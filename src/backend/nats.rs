@@ -160,7 +160,7 @@ impl NatsBackend {
         });
         let options =
             connect_options(config, &urls, connect_timeout, request_timeout, &violations)?;
-        let where_ = urls.join(",");
+        let servers_text = urls.join(",");
 
         runtime.block_on(async {
             let options = options.await?;
@@ -168,12 +168,14 @@ impl NatsBackend {
                 match tokio::time::timeout(connect_timeout, options.connect(urls.as_slice())).await
                 {
                     Ok(Ok(client)) => client,
-                    Ok(Err(e)) => return Err(map_error(&e).context(format!("connect to {where_}"))),
+                    Ok(Err(e)) => {
+                        return Err(map_error(&e).context(format!("connect to {servers_text}")))
+                    }
                     Err(_) => {
                         return Err(Error::new(
                             ErrorKind::Unavailable,
                             format!(
-                                "connect to {where_}: no server answered within the connect \
+                                "connect to {servers_text}: no server answered within the connect \
                              timeout ({} ms)",
                                 connect_timeout.as_millis()
                             ),
@@ -186,7 +188,7 @@ impl NatsBackend {
                     return Err(Error::new(
                         ErrorKind::Unsupported,
                         format!(
-                            "nats-server {} at {where_} is too old: coordkv needs 2.10 or newer",
+                            "nats-server {} at {servers_text} is too old: coordkv needs 2.10+",
                             info.version
                         ),
                     ))
@@ -668,12 +670,14 @@ pub fn map_error(err: &(dyn StdError + 'static)) -> Error {
                 ),
             )
         }
-        _ if lower.contains("timed out") || lower.contains("timeout") => return Error::new(
-            ErrorKind::Timeout,
-            format!(
+        _ if lower.contains("timed out") || lower.contains("timeout") => {
+            return Error::new(
+                ErrorKind::Timeout,
+                format!(
                 "NATS did not answer in time (server down, or a cluster electing a leader): {text}"
             ),
-        ),
+            )
+        }
         _ if lower.contains("max payload")
             || lower.contains("maximum payload")
             || lower.contains("exceeds") =>
