@@ -6,6 +6,7 @@
 //! `read_modify_write`'s bounded retry loop — so every backend gets them identically.
 
 use crate::backend::mem::MemBackend;
+use crate::backend::nats::NatsBackend;
 use crate::backend::Backend;
 use crate::config::{BackendKind, Config};
 use crate::entry::Entry;
@@ -65,12 +66,7 @@ impl Store {
                     let mem = Arc::new(MemBackend::new(config.history));
                     (mem.clone(), Some(mem))
                 }
-                BackendKind::Nats => {
-                    return Err(Error::new(
-                        ErrorKind::Unsupported,
-                        "the nats:// backend is not built yet",
-                    ))
-                }
+                BackendKind::Nats => (Arc::new(NatsBackend::open(&config)?), None),
             };
         Ok(Store {
             backend,

@@ -13,6 +13,7 @@ use crate::error::Result;
 use bytes::Bytes;
 
 pub mod mem;
+pub mod nats;
 
 /// A storage engine with JetStream-KV semantics.
 pub trait Backend: Send + Sync {
