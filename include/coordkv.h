@@ -124,9 +124,9 @@ typedef void (*ckv_watch_fn)(void *user_data,
                              const struct ckv_event *event);
 
 /**
- * What an event is: one of the `CKV_EVENT_*` codes.
+ * What an event is: one of the `CKV_EVENT_*` codes (returned by `ckv_event_kind`).
  */
-typedef int32_t ckv_event_kind;
+typedef int32_t ckv_event_type;
 
 /**
  * Why a watch ended: one of the `CKV_CANCEL_*` codes (0 for events that are not CANCELED).
@@ -553,17 +553,19 @@ ckv_status ckv_read_modify_write(struct ckv_store *store,
 void ckv_watch_options_init(struct ckv_watch_options *options);
 
 /**
- * Watches `key_or_prefix` (`len` bytes of UTF-8; a prefix when `options->prefix`).
+ * Opens a watch on `key_or_prefix` (`len` bytes of UTF-8; a prefix when
+ * `options->prefix`). Named `_open` (not `ckv_watch`) because C cannot have a function
+ * and the `ckv_watch` type under one name; close it with `ckv_watch_close`.
  * `options` may be NULL for the defaults. Poll the watch with `ckv_watch_next`.
  * Errors: INVALID_ARGUMENT (bad key or options), LIMIT (the store's max_watchers),
  * CLOSED, UNSUPPORTED (a backend without watches).
  */
-ckv_status ckv_watch(struct ckv_store *store,
-                     const char *key_or_prefix,
-                     size_t len,
-                     const struct ckv_watch_options *options,
-                     struct ckv_watch **watch_out,
-                     struct ckv_error **err_out);
+ckv_status ckv_watch_open(struct ckv_store *store,
+                          const char *key_or_prefix,
+                          size_t len,
+                          const struct ckv_watch_options *options,
+                          struct ckv_watch **watch_out,
+                          struct ckv_error **err_out);
 
 /**
  * Takes the next event of a polled watch into `*event_out` (free with `ckv_event_free`).
@@ -577,7 +579,7 @@ ckv_status ckv_watch_next(struct ckv_watch *watch,
                           struct ckv_error **err_out);
 
 /**
- * Like `ckv_watch`, but every event goes to `callback(user_data, event)` on a library
+ * Like `ckv_watch_open`, but every event goes to `callback(user_data, event)` on a library
  * delivery thread instead of being polled. The last call is the CANCELED event when the
  * watch ends by itself (overflow, store closed, ...). After `ckv_watch_close` returns,
  * the callback is never called again, so `user_data` may then be freed.
@@ -602,7 +604,7 @@ void ckv_watch_close(struct ckv_watch *watch);
 /**
  * The event's kind (`CKV_EVENT_*`); 0 for NULL.
  */
-ckv_event_kind ckv_event_kind(const struct ckv_event *event);
+ckv_event_type ckv_event_kind(const struct ckv_event *event);
 
 /**
  * The event's revision: the entry's for data events, the bookmark for SYNCED and

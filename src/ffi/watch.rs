@@ -1,4 +1,4 @@
-//! Watch handles and events: `ckv_watch` (poll with `ckv_watch_next`) and
+//! Watch handles and events: `ckv_watch_open` (poll with `ckv_watch_next`) and
 //! `ckv_watch_callback` (events pushed to a C function on the library's delivery threads).
 //!
 //! A watch handle lives in the same generation-checked table as stores, so a closed or
@@ -23,23 +23,23 @@ pub struct ckv_watch {
 
 static WATCHES: HandleTable<Watch> = HandleTable::new("watch");
 
-/// What an event is: one of the `CKV_EVENT_*` codes.
-pub type ckv_event_kind = i32;
+/// What an event is: one of the `CKV_EVENT_*` codes (returned by `ckv_event_kind`).
+pub type ckv_event_type = i32;
 /// A value was written (also: a current value sent by a snapshot, before SYNCED).
-pub const CKV_EVENT_PUT: ckv_event_kind = 1;
+pub const CKV_EVENT_PUT: ckv_event_type = 1;
 /// The key was deleted.
-pub const CKV_EVENT_DELETE: ckv_event_kind = 2;
+pub const CKV_EVENT_DELETE: ckv_event_type = 2;
 /// The key's history was purged.
-pub const CKV_EVENT_PURGE: ckv_event_kind = 3;
+pub const CKV_EVENT_PURGE: ckv_event_type = 3;
 /// The key's TTL ran out.
-pub const CKV_EVENT_EXPIRED: ckv_event_kind = 4;
+pub const CKV_EVENT_EXPIRED: ckv_event_type = 4;
 /// The snapshot is complete: every key that matched at the event's revision was delivered.
-pub const CKV_EVENT_SYNCED: ckv_event_kind = 5;
+pub const CKV_EVENT_SYNCED: ckv_event_type = 5;
 /// A bookmark: every matching event up to the event's revision was delivered.
-pub const CKV_EVENT_PROGRESS: ckv_event_kind = 6;
+pub const CKV_EVENT_PROGRESS: ckv_event_type = 6;
 /// The watch ended (see `ckv_event_cancel_reason`); the event's revision is the last one
 /// it is complete through: a new watch from revision + 1 continues without a gap.
-pub const CKV_EVENT_CANCELED: ckv_event_kind = 7;
+pub const CKV_EVENT_CANCELED: ckv_event_type = 7;
 
 /// Why a watch ended: one of the `CKV_CANCEL_*` codes (0 for events that are not CANCELED).
 pub type ckv_cancel_reason = i32;
@@ -116,12 +116,14 @@ fn publish(watch: Watch, watch_out: *mut *mut ckv_watch) {
     unsafe { *watch_out = handle as *mut ckv_watch };
 }
 
-/// Watches `key_or_prefix` (`len` bytes of UTF-8; a prefix when `options->prefix`).
+/// Opens a watch on `key_or_prefix` (`len` bytes of UTF-8; a prefix when
+/// `options->prefix`). Named `_open` (not `ckv_watch`) because C cannot have a function
+/// and the `ckv_watch` type under one name; close it with `ckv_watch_close`.
 /// `options` may be NULL for the defaults. Poll the watch with `ckv_watch_next`.
 /// Errors: INVALID_ARGUMENT (bad key or options), LIMIT (the store's max_watchers),
 /// CLOSED, UNSUPPORTED (a backend without watches).
 #[no_mangle]
-pub unsafe extern "C" fn ckv_watch(
+pub unsafe extern "C" fn ckv_watch_open(
     store: *mut ckv_store,
     key_or_prefix: *const c_char,
     len: usize,
@@ -175,7 +177,7 @@ struct CallbackTarget {
 // used from the library's delivery threads (documented on the function).
 unsafe impl Send for CallbackTarget {}
 
-/// Like `ckv_watch`, but every event goes to `callback(user_data, event)` on a library
+/// Like `ckv_watch_open`, but every event goes to `callback(user_data, event)` on a library
 /// delivery thread instead of being polled. The last call is the CANCELED event when the
 /// watch ends by itself (overflow, store closed, ...). After `ckv_watch_close` returns,
 /// the callback is never called again, so `user_data` may then be freed.
@@ -246,9 +248,9 @@ impl ckv_event {
 
 /// The event's kind (`CKV_EVENT_*`); 0 for NULL.
 #[no_mangle]
-pub unsafe extern "C" fn ckv_event_kind(event: *const ckv_event) -> ckv_event_kind {
+pub unsafe extern "C" fn ckv_event_kind(event: *const ckv_event) -> ckv_event_type {
     guard_value(0, || {
-        unsafe { event.as_ref() }.map_or(0, |e| e.event.kind as ckv_event_kind)
+        unsafe { event.as_ref() }.map_or(0, |e| e.event.kind as ckv_event_type)
     })
 }
 
