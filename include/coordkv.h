@@ -74,7 +74,8 @@ typedef int32_t ckv_operation;
 /**
  * The read-modify-write callback. `current` is the key's live entry, or NULL when the
  * key has none (borrowed for the call). Return CKV_OK after `ckv_rmw_set_value` to write;
- * return any other status to abort — `ckv_read_modify_write` then returns that status.
+ * return any other status to abort — `ckv_read_modify_write` then returns that status
+ * (a code that is not a `ckv_status` becomes CKV_CANCELED).
  * It may be called several times (once per attempt) and must not free `current`.
  */
 typedef ckv_status (*ckv_rmw_fn)(void *user_data,
@@ -295,6 +296,12 @@ const char *ckv_version(void);
 const char *ckv_status_name(ckv_status status);
 
 /**
+ * The name of an operation code ("PUT", "DELETE", "PURGE", "EXPIRED"; "UNKNOWN" otherwise).
+ * A static string: never free it.
+ */
+const char *ckv_operation_name(ckv_operation operation);
+
+/**
  * The entry's key: NUL-terminated UTF-8, its byte length (without the NUL) stored in
  * `*len_out` when `len_out` is not NULL. Borrowed from the entry. NULL for a NULL entry.
  */
@@ -444,8 +451,10 @@ ckv_status ckv_create(struct ckv_store *store,
                       struct ckv_error **err_out);
 
 /**
- * Writes only if the latest revision of `key` is `revision`; otherwise CKV_CONFLICT,
- * with the current revision in the error (`ckv_error_current_revision`).
+ * Writes only if the latest revision of `key` is `revision` (a delete tombstone's revision
+ * counts, and so does a purge marker's; `revision == 0` writes only a key that has never
+ * been written); otherwise CKV_CONFLICT, with the current revision in the error
+ * (`ckv_error_current_revision`).
  */
 ckv_status ckv_update(struct ckv_store *store,
                       const char *key,
@@ -480,7 +489,8 @@ ckv_status ckv_purge(struct ckv_store *store,
 
 /**
  * Deletes every live key under `prefix` (which starts with '/'); how many goes to
- * `*count_out` (optional).
+ * `*count_out` (optional). Each key is deleted at the revision it was listed with, so a
+ * key rewritten meanwhile keeps its newer value and is not counted.
  */
 ckv_status ckv_delete_prefix(struct ckv_store *store,
                              const char *prefix,

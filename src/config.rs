@@ -101,7 +101,14 @@ impl Config {
 
     /// The config of a JSON document; unknown fields and wrong types are errors.
     pub fn from_json(json: &str) -> Result<Config> {
-        let config: Config = serde_json::from_str(json)
+        let document: serde_json::Value = serde_json::from_str(json)
+            .map_err(|e| Error::invalid(format!("invalid JSON config: {e}")))?;
+        if !document.is_object() {
+            return Err(Error::invalid(
+                "invalid JSON config: expected an object such as {\"url\": \"mem://\"}",
+            ));
+        }
+        let config: Config = serde_json::from_value(document)
             .map_err(|e| Error::invalid(format!("invalid JSON config: {e}")))?;
         config.validate()?;
         Ok(config)

@@ -203,20 +203,22 @@ pub fn prefix_to_nats_filter(prefix: &str) -> NatsFilter {
     let aligned_end = prefix.rfind('/').expect("validated prefix starts with '/'");
     let aligned = &prefix[..=aligned_end];
     let needs_core_filter = aligned.len() != prefix.len();
+    if aligned == "/" {
+        return NatsFilter {
+            subject: ">".to_string(),
+            needs_core_filter,
+        };
+    }
     let inner = &aligned[1..aligned.len() - 1];
-    let subject = if aligned == "/" {
-        ">".to_string()
-    } else if inner.split('/').any(str::is_empty) {
-        // An empty segment matches no key; `>` with the core filter keeps it correct.
+    if inner.split('/').any(str::is_empty) {
+        // An empty segment matches no valid key; `>` with the core filter stays correct.
         return NatsFilter {
             subject: ">".to_string(),
             needs_core_filter: true,
         };
-    } else {
-        let mut s = to_nats(&aligned[..aligned.len() - 1]);
-        s.push_str(".>");
-        s
-    };
+    }
+    let mut subject = to_nats(&aligned[..aligned.len() - 1]);
+    subject.push_str(".>");
     NatsFilter {
         subject,
         needs_core_filter,

@@ -169,14 +169,24 @@ impl Store {
         backend.purge(key)
     }
 
-    /// Deletes every live key under `prefix`; returns how many were deleted.
+    /// Deletes every live key under `prefix`; returns how many were deleted. Each key is
+    /// deleted at the revision it was listed with: a key rewritten meanwhile keeps its newer
+    /// value (that write is ordered after this delete) and is not counted.
     pub fn delete_prefix(&self, prefix: &str) -> Result<u64> {
         let backend = self.live()?;
-        let keys = self.keys(prefix)?;
+        validate_prefix(prefix)?;
+        let mut listed = Vec::new();
+        backend.scan(prefix, false, &mut |entry| {
+            listed.push((entry.key, entry.revision));
+            true
+        })?;
         let mut deleted = 0;
-        for key in keys {
-            backend.delete(&key, 0)?;
-            deleted += 1;
+        for (key, revision) in listed {
+            match backend.delete(&key, revision) {
+                Ok(_) => deleted += 1,
+                Err(e) if e.kind() == ErrorKind::Conflict => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(deleted)
     }

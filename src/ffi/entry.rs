@@ -43,6 +43,20 @@ fn operation_code(op: Operation) -> ckv_operation {
     op as ckv_operation
 }
 
+/// The name of an operation code ("PUT", "DELETE", "PURGE", "EXPIRED"; "UNKNOWN" otherwise).
+/// A static string: never free it.
+#[no_mangle]
+pub extern "C" fn ckv_operation_name(operation: ckv_operation) -> *const c_char {
+    let name: &'static std::ffi::CStr = match operation {
+        CKV_OP_PUT => c"PUT",
+        CKV_OP_DELETE => c"DELETE",
+        CKV_OP_PURGE => c"PURGE",
+        CKV_OP_EXPIRED => c"EXPIRED",
+        _ => c"UNKNOWN",
+    };
+    name.as_ptr()
+}
+
 /// The entry's key: NUL-terminated UTF-8, its byte length (without the NUL) stored in
 /// `*len_out` when `len_out` is not NULL. Borrowed from the entry. NULL for a NULL entry.
 #[no_mangle]

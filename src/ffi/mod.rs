@@ -179,3 +179,28 @@ pub extern "C" fn ckv_status_name(status: ckv_status) -> *const c_char {
         index.map_or(UNKNOWN.as_ptr(), |i| NAMES[i].as_ptr())
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panic_becomes_internal_with_its_message() {
+        let mut err: *mut ckv_error = std::ptr::null_mut();
+        let status = guard(&mut err, || panic!("boom"));
+        assert_eq!(status, CKV_INTERNAL);
+        let message = unsafe { CStr::from_ptr(error::ckv_error_message(err)) };
+        assert!(message.to_str().unwrap().contains("boom"));
+        unsafe { error::ckv_error_free(err) };
+    }
+
+    #[test]
+    fn statuses_map_one_to_one_onto_error_kinds() {
+        for kind in ErrorKind::ALL {
+            assert_eq!(kind_of(status_of(kind)), Some(kind));
+            let name = unsafe { CStr::from_ptr(ckv_status_name(status_of(kind))) };
+            assert_eq!(name.to_str().unwrap(), kind.name());
+        }
+        assert_eq!(kind_of(CKV_OK), None);
+    }
+}

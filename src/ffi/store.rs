@@ -140,8 +140,10 @@ pub unsafe extern "C" fn ckv_create(
     })
 }
 
-/// Writes only if the latest revision of `key` is `revision`; otherwise CKV_CONFLICT,
-/// with the current revision in the error (`ckv_error_current_revision`).
+/// Writes only if the latest revision of `key` is `revision` (a delete tombstone's revision
+/// counts, and so does a purge marker's; `revision == 0` writes only a key that has never
+/// been written); otherwise CKV_CONFLICT, with the current revision in the error
+/// (`ckv_error_current_revision`).
 #[no_mangle]
 pub unsafe extern "C" fn ckv_update(
     store: *mut ckv_store,
@@ -204,7 +206,8 @@ pub unsafe extern "C" fn ckv_purge(
 }
 
 /// Deletes every live key under `prefix` (which starts with '/'); how many goes to
-/// `*count_out` (optional).
+/// `*count_out` (optional). Each key is deleted at the revision it was listed with, so a
+/// key rewritten meanwhile keeps its newer value and is not counted.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_delete_prefix(
     store: *mut ckv_store,
@@ -305,7 +308,8 @@ pub struct ckv_rmw_result {
 
 /// The read-modify-write callback. `current` is the key's live entry, or NULL when the
 /// key has none (borrowed for the call). Return CKV_OK after `ckv_rmw_set_value` to write;
-/// return any other status to abort — `ckv_read_modify_write` then returns that status.
+/// return any other status to abort — `ckv_read_modify_write` then returns that status
+/// (a code that is not a `ckv_status` becomes CKV_CANCELED).
 /// It may be called several times (once per attempt) and must not free `current`.
 pub type ckv_rmw_fn = Option<
     unsafe extern "C" fn(

@@ -1,0 +1,251 @@
+/*
+ * coordkv through its C API (include/coordkv.h, target/release/libcoordkv.so): the same
+ * workloads as the nats.c peer, written the way a C user of coordkv would — one store
+ * shared by every thread, blocking ckv_* calls. Against `mem://` it measures the embedded
+ * backend; against `nats://` the same program runs on JetStream KV, so the two columns
+ * differ only in the backend.
+ *
+ * A workload whose backend or API is missing from the library as built prints an
+ * "unavailable" line (never a crash), so the harness can report the gap and move on.
+ */
+#include "../../common/bench.h"
+
+#include <pthread.h>
+
+#include "coordkv.h"
+
+#define DRIVER "coordkv-c"
+
+static bench_args A;
+static ckv_store *STORE;
+
+/* Reports a failed call and exits: a half-run benchmark has no number worth printing. */
+static void check(ckv_status s, ckv_error *err, const char *what) {
+    if (s == CKV_OK)
+        return;
+    bench_fail(DRIVER, &A, "%s: %s", what, err ? ckv_error_message(err) : ckv_status_name(s));
+    ckv_error_free(err);
+    exit(1);
+}
+
+static size_t key_of(char *out, size_t cap, const char *space, long i) {
+    return (size_t)snprintf(out, cap, "/%s/k%08ld", space, i);
+}
+
+static void put_or_die(const char *key, size_t key_len, const char *val, uint64_t *rev,
+                       const char *what) {
+    ckv_error *err = NULL;
+    ckv_status s = ckv_put(STORE, key, key_len, (const uint8_t *)val, (size_t)A.value_size, rev,
+                           &err);
+    check(s, err, what);
+}
+
+static void warmup(const char *val) {
+    char key[64];
+    long w = bench_warmup_count(A.n);
+    for (long i = 0; i < w; i++)
+        put_or_die(key, key_of(key, sizeof key, "warm", i % 16), val, NULL, "warm-up put");
+}
+
+/*
+ * Runs op(0..n-1) and reports it. Over the network a clock read is noise next to a round
+ * trip, so one pass gives both rates and latencies. In memory a clock read is a visible
+ * share of an operation, so mem:// gets a first pass with no per-op clock (the rate) and
+ * a second pass for the latencies.
+ */
+static void measure(void (*op)(long), long n) {
+    uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)n);
+    uint64_t elapsed = 0;
+    int in_memory = strncmp(A.url, "mem:", 4) == 0;
+    if (in_memory) {
+        uint64_t start = bench_now_ns();
+        for (long i = 0; i < n; i++)
+            op(i);
+        elapsed = bench_now_ns() - start;
+    }
+    uint64_t start = bench_now_ns();
+    for (long i = 0; i < n; i++) {
+        uint64_t t0 = bench_now_ns();
+        op(i);
+        lat[i] = bench_now_ns() - t0;
+    }
+    if (!in_memory)
+        elapsed = bench_now_ns() - start;
+    bench_report(DRIVER, &A, n, elapsed, lat, n, in_memory ? "\"rate_pass\": \"untimed\"" : "");
+    free(lat);
+}
+
+static char *VALUE;
+static long KEYSPACE;
+
+static void put_op(long i) {
+    char key[64];
+    put_or_die(key, key_of(key, sizeof key, "bench", i), VALUE, NULL, "put");
+}
+
+static int run_put(void) {
+    VALUE = malloc((size_t)A.value_size);
+    bench_fill_value(VALUE, A.value_size, 0);
+    warmup(VALUE);
+    measure(put_op, A.n);
+    return 0;
+}
+
+static void get_or_die(const char *key, size_t len, const char *what) {
+    ckv_entry *e = NULL;
+    ckv_error *err = NULL;
+    ckv_status s = ckv_get(STORE, key, len, &e, &err);
+    check(s, err, what);
+    size_t vlen = 0;
+    ckv_entry_value(e, &vlen);
+    if (vlen != (size_t)A.value_size) {
+        bench_fail(DRIVER, &A, "get returned %zu bytes", vlen);
+        exit(1);
+    }
+    ckv_entry_free(e);
+}
+
+static void get_op(long i) {
+    char key[64];
+    get_or_die(key, key_of(key, sizeof key, "bench", i % KEYSPACE), "get");
+}
+
+static int run_get(void) {
+    char key[64];
+    VALUE = malloc((size_t)A.value_size);
+    KEYSPACE = A.n < 1000 ? A.n : 1000;
+    bench_fill_value(VALUE, A.value_size, 0);
+    for (long i = 0; i < KEYSPACE; i++)
+        put_or_die(key, key_of(key, sizeof key, "bench", i), VALUE, NULL, "seed put");
+    long w = bench_warmup_count(A.n);
+    for (long i = 0; i < w; i++)
+        get_op(i);
+    measure(get_op, A.n);
+    return 0;
+}
+
+static const char COUNTER_KEY[] = "/bench/counter";
+static uint64_t COUNTER_REV;
+
+static void update_op(long i) {
+    (void)i;
+    ckv_error *err = NULL;
+    ckv_status s = ckv_update(STORE, COUNTER_KEY, sizeof COUNTER_KEY - 1, (const uint8_t *)VALUE,
+                              (size_t)A.value_size, COUNTER_REV, &COUNTER_REV, &err);
+    check(s, err, "update");
+}
+
+static int run_update(void) {
+    VALUE = malloc((size_t)A.value_size);
+    bench_fill_value(VALUE, A.value_size, 0);
+    warmup(VALUE);
+    put_or_die(COUNTER_KEY, sizeof COUNTER_KEY - 1, VALUE, &COUNTER_REV, "seed put");
+    measure(update_op, A.n);
+    return 0;
+}
+
+typedef struct worker {
+    long id, from, count;
+    uint64_t *lat;
+    pthread_barrier_t *go;
+} worker;
+
+static void *put_worker(void *arg) {
+    worker *w = arg;
+    char *val = malloc((size_t)A.value_size);
+    char key[64];
+    bench_fill_value(val, A.value_size, (uint64_t)w->id);
+    pthread_barrier_wait(w->go);
+    for (long i = 0; i < w->count; i++) {
+        size_t len = key_of(key, sizeof key, "bench", w->from + i);
+        uint64_t t0 = bench_now_ns();
+        put_or_die(key, len, val, NULL, "concurrent put");
+        w->lat[w->from + i] = bench_now_ns() - t0;
+    }
+    free(val);
+    return NULL;
+}
+
+static int run_put_concurrent(void) {
+    long t = A.threads;
+    char *val = malloc((size_t)A.value_size);
+    uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)A.n);
+    pthread_t *tids = calloc((size_t)t, sizeof(pthread_t));
+    worker *ws = calloc((size_t)t, sizeof(worker));
+    pthread_barrier_t go;
+    bench_fill_value(val, A.value_size, 0);
+    warmup(val);
+    pthread_barrier_init(&go, NULL, (unsigned)(t + 1));
+    for (long i = 0; i < t; i++) {
+        ws[i] = (worker){i, A.n * i / t, A.n * (i + 1) / t - A.n * i / t, lat, &go};
+        pthread_create(&tids[i], NULL, put_worker, &ws[i]);
+    }
+    pthread_barrier_wait(&go);
+    uint64_t start = bench_now_ns();
+    for (long i = 0; i < t; i++)
+        pthread_join(tids[i], NULL);
+    bench_report(DRIVER, &A, A.n, bench_now_ns() - start, lat, A.n, "");
+    return 0;
+}
+
+/*
+ * SLOT — watch workloads (watch_latency, watch_fanout, dispatch). They need the watch C
+ * API (ckv_watch_*), which is not in include/coordkv.h yet. When it lands, implement them
+ * here with the same shape as bench/peers/natsc: watch "/bench/" (NATS subject bench.>),
+ * call bench_phase(&A, "baseline") before and bench_phase(&A, "watchers_ready") after
+ * registering the watchers, and report "events"/"events_per_s" for watch_fanout. `dispatch`
+ * is mem:// only: W watchers on distinct prefixes /w/<i>/, N puts each hitting one of them,
+ * reporting the time per event (extra "dispatch_ns_per_event").
+ */
+static int run_watch_slot(void) {
+    return bench_unavailable(DRIVER, &A,
+                             "the coordkv watch C API is not in include/coordkv.h yet");
+}
+
+static int open_store(void) {
+    ckv_error *err = NULL;
+    ckv_status s;
+    if (strncmp(A.url, "nats://", 7) == 0) {
+        char json[1024];
+        snprintf(json, sizeof json,
+                 "{\"url\": \"%s\", \"bucket\": \"%s\", \"history\": 16, \"storage\": \"file\"}",
+                 A.url, A.bucket);
+        s = ckv_open_config(json, &STORE, &err);
+    } else {
+        s = ckv_open(A.url, &STORE, &err);
+    }
+    if (s == CKV_UNSUPPORTED) {
+        bench_unavailable(DRIVER, &A, "%s", ckv_error_message(err));
+        ckv_error_free(err);
+        return 1;
+    }
+    check(s, err, "open");
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    A = bench_parse(argc, argv);
+    const char *w = A.workload;
+    int kv = !strcmp(w, "put") || !strcmp(w, "get") || !strcmp(w, "update") ||
+             !strcmp(w, "put_concurrent");
+    int watch = !strcmp(w, "watch_latency") || !strcmp(w, "watch_fanout") ||
+                !strcmp(w, "dispatch");
+    if (!kv && !watch)
+        return bench_unavailable(DRIVER, &A, "no %s workload for coordkv", w);
+    if (watch)
+        return run_watch_slot();
+    if (open_store() != 0)
+        return 0;
+
+    int rc;
+    if (!strcmp(w, "put"))
+        rc = run_put();
+    else if (!strcmp(w, "get"))
+        rc = run_get();
+    else if (!strcmp(w, "update"))
+        rc = run_update();
+    else
+        rc = run_put_concurrent();
+    ckv_close(STORE);
+    return rc;
+}

@@ -1,0 +1,233 @@
+"""The nats-py peer: JetStream KV through the official asyncio client, the way a Python
+service would use it — one connection, one KeyValue shared by every task, watchers read
+with ``updates()``. It is the yardstick for coordkv's Python binding.
+
+Speaks the driver protocol of bench/README.md: ``natspy_driver.py WORKLOAD --url U
+--bucket B --n N --threads T --value-size S --watchers W [--sync]``, one JSON result line.
+"""
+
+import argparse
+import asyncio
+import json
+import math
+import sys
+import time
+
+import nats
+from nats.js.api import KeyValueConfig, StorageType
+
+DRIVER = "nats-py"
+WORKLOADS = ("put", "get", "update", "put_concurrent", "watch_latency", "watch_fanout")
+
+
+def parse_args():
+    p = argparse.ArgumentParser(prog="natspy_driver.py")
+    p.add_argument("workload")
+    p.add_argument("--url", required=True)
+    p.add_argument("--bucket", default="bench")
+    p.add_argument("--n", type=int, default=1000)
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--value-size", type=int, default=128)
+    p.add_argument("--watchers", type=int, default=1)
+    p.add_argument("--sync", action="store_true")
+    return p.parse_args()
+
+
+A = parse_args()
+
+
+def emit(**fields):
+    print(json.dumps({"driver": DRIVER, "workload": A.workload, **fields}), flush=True)
+
+
+def warmup_count(n):
+    return min(max(n // 10, 10), 1000)
+
+
+def key_of(space, i):
+    return f"{space}.k{i:08d}"
+
+
+def pct_us(sorted_ns, pct):
+    """Nearest-rank percentile of sorted nanosecond samples, in microseconds."""
+    if not sorted_ns:
+        return 0.0
+    rank = min(max(math.ceil(pct / 100 * len(sorted_ns)), 1), len(sorted_ns))
+    return sorted_ns[rank - 1] / 1000
+
+
+def report(ops, elapsed_ns, lat, **extra):
+    lat.sort()
+    secs = elapsed_ns / 1e9
+    emit(status="ok", n=A.n, threads=A.threads, watchers=A.watchers,
+         value_size=A.value_size, ops=ops, seconds=secs, ops_per_s=ops / secs,
+         p50_us=pct_us(lat, 50), p99_us=pct_us(lat, 99), **extra)
+
+
+async def phase(name):
+    """With --sync: announce a phase and wait for the harness's one-line answer on stdin."""
+    if not A.sync:
+        return
+    print(json.dumps({"phase": name}), flush=True)
+    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+    if not line:
+        sys.exit(3)
+
+
+async def warmup(kv, val):
+    for i in range(warmup_count(A.n)):
+        await kv.put(key_of("warm", i % 16), val)
+
+
+async def run_put(kv):
+    val = b"v" * A.value_size
+    await warmup(kv, val)
+    lat = []
+    start = time.perf_counter_ns()
+    for i in range(A.n):
+        t0 = time.perf_counter_ns()
+        await kv.put(key_of("bench", i), val)
+        lat.append(time.perf_counter_ns() - t0)
+    report(A.n, time.perf_counter_ns() - start, lat)
+
+
+async def run_get(kv):
+    val = b"v" * A.value_size
+    keyspace = min(A.n, 1000)
+    for i in range(keyspace):
+        await kv.put(key_of("bench", i), val)
+    for i in range(warmup_count(A.n)):
+        await kv.get(key_of("bench", i % keyspace))
+    lat = []
+    start = time.perf_counter_ns()
+    for i in range(A.n):
+        t0 = time.perf_counter_ns()
+        entry = await kv.get(key_of("bench", i % keyspace))
+        lat.append(time.perf_counter_ns() - t0)
+        if len(entry.value) != A.value_size:
+            raise RuntimeError(f"get returned {len(entry.value)} bytes")
+    report(A.n, time.perf_counter_ns() - start, lat)
+
+
+async def run_update(kv):
+    val = b"v" * A.value_size
+    await warmup(kv, val)
+    rev = await kv.put("bench.counter", val)
+    lat = []
+    start = time.perf_counter_ns()
+    for _ in range(A.n):
+        t0 = time.perf_counter_ns()
+        rev = await kv.update("bench.counter", val, last=rev)
+        lat.append(time.perf_counter_ns() - t0)
+    report(A.n, time.perf_counter_ns() - start, lat)
+
+
+async def run_put_concurrent(kv):
+    val = b"v" * A.value_size
+    await warmup(kv, val)
+    lat = [0] * A.n
+    gate = asyncio.Event()
+
+    async def worker(lo, hi):
+        await gate.wait()
+        for i in range(lo, hi):
+            t0 = time.perf_counter_ns()
+            await kv.put(key_of("bench", i), val)
+            lat[i] = time.perf_counter_ns() - t0
+
+    t = A.threads
+    tasks = [asyncio.create_task(worker(A.n * k // t, A.n * (k + 1) // t)) for k in range(t)]
+    await asyncio.sleep(0)
+    start = time.perf_counter_ns()
+    gate.set()
+    await asyncio.gather(*tasks)
+    report(A.n, time.perf_counter_ns() - start, lat)
+
+
+async def next_event(watcher):
+    """The next data event, skipping the end-of-initial-values marker (None)."""
+    while True:
+        entry = await watcher.updates(timeout=30)
+        if entry is not None:
+            return entry
+
+
+async def run_watch_latency(kv):
+    warm = warmup_count(A.n)
+    watcher = await kv.watch("bench.>")
+    seen = asyncio.Queue()
+
+    async def watch_loop():
+        while True:
+            entry = await next_event(watcher)
+            seen.put_nowait((entry.revision, time.perf_counter_ns()))
+
+    loop_task = asyncio.create_task(watch_loop())
+    val = b"v" * A.value_size
+    lat = []
+    start = time.perf_counter_ns()
+    for i in range(warm + A.n):
+        if i == warm:
+            start = time.perf_counter_ns()
+        t0 = time.perf_counter_ns()
+        rev = await kv.put(key_of("bench", i % 64), val)
+        while True:
+            got_rev, at = await asyncio.wait_for(seen.get(), 30)
+            if got_rev >= rev:
+                break
+        if i >= warm:
+            lat.append(at - t0)
+    elapsed = time.perf_counter_ns() - start
+    loop_task.cancel()
+    await watcher.stop()
+    report(A.n, elapsed, lat)
+
+
+async def run_watch_fanout(kv):
+    val = b"v" * A.value_size
+    await warmup(kv, val)
+    await phase("baseline")
+    watchers = [await kv.watch("bench.>") for _ in range(A.watchers)]
+    await phase("watchers_ready")
+
+    async def drain(watcher):
+        for _ in range(A.n):
+            await next_event(watcher)
+        return time.perf_counter_ns()
+
+    tasks = [asyncio.create_task(drain(w)) for w in watchers]
+    start = time.perf_counter_ns()
+    for i in range(A.n):
+        await kv.put(key_of("bench", i % 64), val)
+    last = max(await asyncio.gather(*tasks))
+    events = A.n * A.watchers
+    elapsed = last - start
+    report(A.n, elapsed, [], events=events, events_per_s=events / (elapsed / 1e9))
+
+
+async def main():
+    if A.workload not in WORKLOADS:
+        emit(status="unavailable", reason=f"no {A.workload} workload for nats-py")
+        return
+    if not A.url.startswith("nats://"):
+        emit(status="unavailable", reason=f"nats-py needs a NATS server, not {A.url}")
+        return
+    nc = await nats.connect(A.url)
+    js = nc.jetstream()
+    kv = await js.create_key_value(KeyValueConfig(
+        bucket=A.bucket, history=16, storage=StorageType.FILE, replicas=1))
+    try:
+        await globals()["run_" + A.workload](kv)
+    finally:
+        try:
+            await js.delete_key_value(A.bucket)
+        finally:
+            await nc.close()
+
+
+if __name__ == "__main__":
+    try:
+        asyncio.run(main())
+    except Exception as e:  # reported as a result line: the harness never parses tracebacks
+        emit(status="error", reason=f"{type(e).__name__}: {e}")
+        sys.exit(1)

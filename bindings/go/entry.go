@@ -1,0 +1,113 @@
+// Entries cross from C into Go by copy: the key and value bytes are copied out of the
+// ckv_entry (or list) before it is freed or, in a callback, before the borrow ends, so
+// no Go value ever points into library memory. Watch events will reuse entryFromC.
+
+package coordkv
+
+// #include "coordkv.h"
+import "C"
+
+import (
+	"time"
+	"unsafe"
+)
+
+// Operation is what a write did to its key: a ckv_operation code.
+type Operation int32
+
+// The ckv_operation codes.
+const (
+	OpPut     Operation = C.CKV_OP_PUT
+	OpDelete  Operation = C.CKV_OP_DELETE
+	OpPurge   Operation = C.CKV_OP_PURGE
+	OpExpired Operation = C.CKV_OP_EXPIRED
+)
+
+func (o Operation) String() string {
+	switch o {
+	case OpPut:
+		return "PUT"
+	case OpDelete:
+		return "DELETE"
+	case OpPurge:
+		return "PURGE"
+	case OpExpired:
+		return "EXPIRED"
+	}
+	return "UNKNOWN"
+}
+
+// Entry is one write to one key at one store-wide revision.
+type Entry struct {
+	Key       string
+	Value     []byte
+	Revision  uint64
+	Operation Operation
+	// Timestamp is when the backend recorded the write.
+	Timestamp time.Time
+}
+
+func entryFromC(entry *C.ckv_entry) Entry {
+	var keyLen C.size_t
+	key := C.ckv_entry_key(entry, &keyLen)
+	return Entry{
+		Key:       C.GoStringN(key, C.int(keyLen)),
+		Value:     entryValue(entry),
+		Revision:  uint64(C.ckv_entry_revision(entry)),
+		Operation: Operation(C.ckv_entry_operation(entry)),
+		Timestamp: time.Unix(0, int64(C.ckv_entry_timestamp_ns(entry))),
+	}
+}
+
+// entryValue copies the value; never nil, so an empty value reads as []byte{}.
+func entryValue(entry *C.ckv_entry) []byte {
+	var valueLen C.size_t
+	value := C.ckv_entry_value(entry, &valueLen)
+	out := make([]byte, int(valueLen))
+	if valueLen > 0 {
+		copy(out, unsafe.Slice((*byte)(unsafe.Pointer(value)), int(valueLen)))
+	}
+	return out
+}
+
+// entriesFromC copies a list and frees it.
+func entriesFromC(list *C.ckv_entry_list) []Entry {
+	defer C.ckv_entry_list_free(list)
+	n := C.ckv_entry_list_len(list)
+	entries := make([]Entry, 0, int(n))
+	for i := C.size_t(0); i < n; i++ {
+		entries = append(entries, entryFromC(C.ckv_entry_list_get(list, i)))
+	}
+	return entries
+}
+
+// keysFromC copies a key list and frees it.
+func keysFromC(list *C.ckv_key_list) []string {
+	defer C.ckv_key_list_free(list)
+	n := C.ckv_key_list_len(list)
+	keys := make([]string, 0, int(n))
+	for i := C.size_t(0); i < n; i++ {
+		var keyLen C.size_t
+		key := C.ckv_key_list_get(list, i, &keyLen)
+		keys = append(keys, C.GoStringN(key, C.int(keyLen)))
+	}
+	return keys
+}
+
+// cText passes a Go string as the header's (const char *, size_t) without copying and
+// without a terminator, so every byte — NUL and invalid UTF-8 included — reaches the
+// library, which is the one to judge it. cgo pins the bytes for the call.
+func cText(s string) (*C.char, C.size_t) {
+	if len(s) == 0 {
+		return nil, 0
+	}
+	return (*C.char)(unsafe.Pointer(unsafe.StringData(s))), C.size_t(len(s))
+}
+
+// cBytes passes a Go slice as (const uint8_t *, size_t); the library copies what it keeps.
+func cBytes(b []byte) (*C.uint8_t, C.size_t) {
+	if len(b) == 0 {
+		return nil, 0
+	}
+	return (*C.uint8_t)(unsafe.Pointer(unsafe.SliceData(b))), C.size_t(len(b))
+}

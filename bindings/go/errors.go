@@ -1,0 +1,134 @@
+// The binding's half of coordkv's one error vocabulary.
+//
+// Every failing C call hands back a ckv_status and, through its own err_out, a ckv_error;
+// errorFrom turns the pair into an *Error right away, on the goroutine that made the call,
+// so the message can never belong to another call (a thread-local "last error" would,
+// since goroutines hop between OS threads). Each status has one sentinel, and *Error.Is
+// matches it, so callers write errors.Is(err, coordkv.ErrConflict) and reach the details
+// (message, current revision) with errors.As.
+
+package coordkv
+
+// #include "coordkv.h"
+import "C"
+
+import "errors"
+
+// Status is a ckv_status code: why a call failed.
+type Status int32
+
+// The ckv_status codes, with the values the header gives them.
+const (
+	StatusOK               Status = C.CKV_OK
+	StatusNotFound         Status = C.CKV_NOT_FOUND
+	StatusConflict         Status = C.CKV_CONFLICT
+	StatusInvalidArgument  Status = C.CKV_INVALID_ARGUMENT
+	StatusTimeout          Status = C.CKV_TIMEOUT
+	StatusClosed           Status = C.CKV_CLOSED
+	StatusUnavailable      Status = C.CKV_UNAVAILABLE
+	StatusUnauthorized     Status = C.CKV_UNAUTHORIZED
+	StatusLimit            Status = C.CKV_LIMIT
+	StatusUnsupported      Status = C.CKV_UNSUPPORTED
+	StatusCanceled         Status = C.CKV_CANCELED
+	StatusInternal         Status = C.CKV_INTERNAL
+	StatusPermissionDenied Status = C.CKV_PERMISSION_DENIED
+)
+
+// String is the status's name as the library spells it ("NOT_FOUND", ...).
+func (s Status) String() string {
+	return C.GoString(C.ckv_status_name(C.ckv_status(s)))
+}
+
+// One sentinel per failure status; match them with errors.Is.
+var (
+	ErrNotFound         = newSentinel(StatusNotFound)
+	ErrConflict         = newSentinel(StatusConflict)
+	ErrInvalidArgument  = newSentinel(StatusInvalidArgument)
+	ErrTimeout          = newSentinel(StatusTimeout)
+	ErrClosed           = newSentinel(StatusClosed)
+	ErrUnavailable      = newSentinel(StatusUnavailable)
+	ErrUnauthorized     = newSentinel(StatusUnauthorized)
+	ErrLimit            = newSentinel(StatusLimit)
+	ErrUnsupported      = newSentinel(StatusUnsupported)
+	ErrCanceled         = newSentinel(StatusCanceled)
+	ErrInternal         = newSentinel(StatusInternal)
+	ErrPermissionDenied = newSentinel(StatusPermissionDenied)
+)
+
+var sentinels = map[Status]error{
+	StatusNotFound:         ErrNotFound,
+	StatusConflict:         ErrConflict,
+	StatusInvalidArgument:  ErrInvalidArgument,
+	StatusTimeout:          ErrTimeout,
+	StatusClosed:           ErrClosed,
+	StatusUnavailable:      ErrUnavailable,
+	StatusUnauthorized:     ErrUnauthorized,
+	StatusLimit:            ErrLimit,
+	StatusUnsupported:      ErrUnsupported,
+	StatusCanceled:         ErrCanceled,
+	StatusInternal:         ErrInternal,
+	StatusPermissionDenied: ErrPermissionDenied,
+}
+
+func newSentinel(status Status) error {
+	return errors.New("coordkv: " + status.String())
+}
+
+// Error is a failed call: its status, the library's message for that very call, and for
+// a CONFLICT the key's revision when the write was refused.
+type Error struct {
+	Status Status
+	// Message comes from the failing call's ckv_error and starts with the status name.
+	Message string
+	// CurrentRevision is, for StatusConflict, the key's latest revision (0 if the key
+	// has none retained); 0 for every other status.
+	CurrentRevision uint64
+
+	// cause is the Go error that made a ReadModifyWrite callback abort, if any.
+	cause error
+}
+
+func (e *Error) Error() string {
+	if e.cause != nil {
+		return "coordkv: " + e.Message + ": " + e.cause.Error()
+	}
+	return "coordkv: " + e.Message
+}
+
+// Is reports whether target is the sentinel of e's status.
+func (e *Error) Is(target error) bool {
+	sentinel, known := sentinels[e.Status]
+	return known && target == sentinel
+}
+
+// Unwrap gives the error a ReadModifyWrite callback returned (or its *PanicError), so
+// errors.Is and errors.As reach the caller's own error through the CANCELED one.
+func (e *Error) Unwrap() error {
+	return e.cause
+}
+
+// errorFrom converts a call's status and err_out into an error and frees the ckv_error.
+func errorFrom(status C.ckv_status, cerr *C.ckv_error) error {
+	if status == C.CKV_OK {
+		return nil
+	}
+	e := &Error{Status: Status(status)}
+	if cerr == nil {
+		e.Message = e.Status.String()
+		return e
+	}
+	e.Message = C.GoString(C.ckv_error_message(cerr))
+	e.CurrentRevision = uint64(C.ckv_error_current_revision(cerr))
+	C.ckv_error_free(cerr)
+	return e
+}
+
+// argumentError is for the one thing the binding refuses before calling C: a Go string
+// with a NUL byte where the header takes a NUL-terminated string, which C would
+// otherwise read as a shorter, different string.
+func argumentError(what string) error {
+	return &Error{
+		Status:  StatusInvalidArgument,
+		Message: StatusInvalidArgument.String() + ": " + what + " contains a NUL byte",
+	}
+}

@@ -1,0 +1,3 @@
+module github.com/coordkv/coordkv/bindings/go
+
+go 1.22

@@ -1,0 +1,41 @@
+"""Python objects that C calls back into, reachable from C only by an integer token.
+
+C gets a small integer as `void *user_data`, never a pointer to a Python object, and the
+ctypes trampolines are module-level objects, so the garbage collector can never free
+something C may still call. A registration lives exactly as long as the C call (or, for
+watches, the C handle) that may use it.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from contextlib import contextmanager
+from typing import Dict, Generic, Iterator, Optional, TypeVar
+
+_T = TypeVar("_T")
+
+
+class Registry(Generic[_T]):
+    def __init__(self) -> None:
+        self._items: Dict[int, _T] = {}
+        self._tokens = itertools.count(1)  # 0 would reach C as NULL
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def registered(self, item: _T) -> Iterator[int]:
+        """Registers `item` for the duration of a `with` block; yields its token."""
+        with self._lock:
+            token = next(self._tokens)
+            self._items[token] = item
+        try:
+            yield token
+        finally:
+            with self._lock:
+                del self._items[token]
+
+    def get(self, token: Optional[int]) -> Optional[_T]:
+        if token is None:
+            return None
+        with self._lock:
+            return self._items.get(token)

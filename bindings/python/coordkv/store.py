@@ -1,0 +1,306 @@
+"""Store: the revisioned key-value API, one method per ckv_* store function.
+
+Each method converts its Python arguments to what the C function takes (keys and
+values to bytes, revisions to uint64), makes exactly one C call with its own err_out,
+and copies the results out before freeing them. Every rule about keys, sizes, retries
+and conflicts lives in the library; the binding adds only what a Python user expects:
+str or bytes, exceptions, a context manager, a finalizer.
+
+read_modify_write is the one call that runs Python inside a C frame. The caller's
+function is reached through a module-level trampoline and a token (see _callbacks);
+whatever it raises is caught in the trampoline, the C call is aborted with
+CKV_CANCELED, and the same exception is re-raised once C has returned, so no Python
+exception ever unwinds through Rust.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import operator
+from typing import Any, Callable, List, Mapping, Optional, Union
+
+from . import _ffi
+from ._callbacks import Registry
+from ._handle import NativeHandle
+from .entry import Entry, borrowed_bytes, entry_from_native, entry_value
+from .errors import CoordkvError, call, invalid_argument
+
+Key = Union[str, bytes]
+"""A key or prefix: str (sent as UTF-8) or raw bytes (sent as they are)."""
+
+Value = Union[str, bytes, bytearray, memoryview]
+"""A value: any bytes-like object, or str (stored as UTF-8)."""
+
+ModifyFunction = Callable[[Optional[bytes]], Value]
+"""read_modify_write's function: current value (None when the key has none) -> new."""
+
+_U64_LIMIT = 1 << 64
+
+
+def _key_bytes(key: Key) -> bytes:
+    if isinstance(key, str):
+        # surrogatepass lets an unencodable str reach the library as invalid UTF-8,
+        # so the library, not the binding, decides it is an INVALID_ARGUMENT.
+        return key.encode("utf-8", "surrogatepass")
+    if isinstance(key, bytes):
+        return key
+    raise TypeError(f"a key must be str or bytes, not {type(key).__name__}")
+
+
+def _value_bytes(value: Value) -> bytes:
+    if isinstance(value, bytes):
+        return value
+    if isinstance(value, str):
+        return value.encode("utf-8")
+    if isinstance(value, (bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"a value must be bytes-like or str, not {type(value).__name__}")
+
+
+def _revision(revision: int) -> int:
+    number = operator.index(revision)
+    if not 0 <= number < _U64_LIMIT:
+        raise invalid_argument(f"revision {number} does not fit in uint64")
+    return number
+
+
+def _c_string(text: str, what: str) -> bytes:
+    data = text.encode("utf-8", "surrogatepass")
+    if b"\0" in data:
+        raise invalid_argument(f"{what} contains a NUL character")
+    return data
+
+
+class _ModifyCall:
+    """One read_modify_write in progress: the function, and what it raised, if anything."""
+
+    __slots__ = ("modify", "raised")
+
+    def __init__(self, modify: ModifyFunction) -> None:
+        self.modify = modify
+        self.raised: Optional[BaseException] = None
+
+
+_modify_calls: Registry[_ModifyCall] = Registry()
+
+
+def _call_modify(user_data: Optional[int], current: Any, result: Any) -> int:
+    modify_call = _modify_calls.get(user_data)
+    if modify_call is None:
+        return _ffi.CKV_INTERNAL
+    try:
+        value = modify_call.modify(entry_value(current) if current else None)
+        data = _value_bytes(value)
+        status: int = _ffi.lib.ckv_rmw_set_value(result, data, len(data))
+        return status
+    except BaseException as raised:  # nothing may unwind into C
+        modify_call.raised = raised
+        return _ffi.CKV_CANCELED
+
+
+# Module-level, so the C function pointer lives as long as the module.
+_modify_trampoline = _ffi.ckv_rmw_fn(_call_modify)
+
+
+class Store(NativeHandle):
+    """An open coordkv store; safe to share between threads.
+
+    Open with Store.open(url) or Store.open_config(config); close with close() or a
+    `with` block. Every failure raises a subclass of coordkv.CoordkvError.
+    """
+
+    def __init__(self, *, _handle: Any) -> None:
+        """Not for users: use Store.open or Store.open_config."""
+        super().__init__(_handle, _ffi.lib.ckv_close)
+
+    @classmethod
+    def open(cls, url: str = "mem://") -> "Store":
+        """Opens "mem://" (in-process) or "nats://host:port[,host:port...]"."""
+        handle = ctypes.POINTER(_ffi.ckv_store)()
+        call(_ffi.lib.ckv_open, _c_string(url, "url"), ctypes.byref(handle))
+        return cls(_handle=handle)
+
+    @classmethod
+    def open_config(cls, config: Union[Mapping[str, Any], str]) -> "Store":
+        """Opens a store from a JSON config: a mapping, or a JSON document as str."""
+        if isinstance(config, str):
+            document = config
+        elif isinstance(config, Mapping):
+            document = json.dumps(dict(config))
+        else:
+            raise TypeError(
+                f"a config must be a mapping or a JSON str, not {type(config).__name__}"
+            )
+        handle = ctypes.POINTER(_ffi.ckv_store)()
+        call(
+            _ffi.lib.ckv_open_config,
+            _c_string(document, "config"),
+            ctypes.byref(handle),
+        )
+        return cls(_handle=handle)
+
+    def __repr__(self) -> str:
+        return f"<coordkv.Store {'closed' if self.closed else 'open'}>"
+
+    def put(self, key: Key, value: Value) -> int:
+        """Writes unconditionally; returns the new revision."""
+        k, v = _key_bytes(key), _value_bytes(value)
+        revision = ctypes.c_uint64()
+        call(
+            _ffi.lib.ckv_put, self._handle, k, len(k), v, len(v), ctypes.byref(revision)
+        )
+        return revision.value
+
+    def get(self, key: Key) -> Entry:
+        """The key's latest live entry; NotFoundError if it has none."""
+        k = _key_bytes(key)
+        entry = ctypes.POINTER(_ffi.ckv_entry)()
+        call(_ffi.lib.ckv_get, self._handle, k, len(k), ctypes.byref(entry))
+        try:
+            return entry_from_native(entry)
+        finally:
+            _ffi.lib.ckv_entry_free(entry)
+
+    def create(self, key: Key, value: Value) -> int:
+        """Writes only if the key has no live value; else ConflictError. Returns the
+        new revision."""
+        k, v = _key_bytes(key), _value_bytes(value)
+        revision = ctypes.c_uint64()
+        call(
+            _ffi.lib.ckv_create,
+            self._handle,
+            k,
+            len(k),
+            v,
+            len(v),
+            ctypes.byref(revision),
+        )
+        return revision.value
+
+    def update(self, key: Key, value: Value, revision: int) -> int:
+        """Writes only if the key's latest revision is `revision`; else ConflictError
+        (whose current_revision says what it is). Returns the new revision."""
+        k, v = _key_bytes(key), _value_bytes(value)
+        new_revision = ctypes.c_uint64()
+        call(
+            _ffi.lib.ckv_update,
+            self._handle,
+            k,
+            len(k),
+            v,
+            len(v),
+            _revision(revision),
+            ctypes.byref(new_revision),
+        )
+        return new_revision.value
+
+    def delete(self, key: Key, revision: int = 0) -> int:
+        """Writes a delete tombstone; with revision != 0 only if the key's latest
+        revision is `revision` (else ConflictError). Returns the tombstone's revision.
+        """
+        k = _key_bytes(key)
+        tombstone = ctypes.c_uint64()
+        call(
+            _ffi.lib.ckv_delete,
+            self._handle,
+            k,
+            len(k),
+            _revision(revision),
+            ctypes.byref(tombstone),
+        )
+        return tombstone.value
+
+    def purge(self, key: Key) -> int:
+        """Drops the key's history; returns the revision of the purge marker."""
+        k = _key_bytes(key)
+        marker = ctypes.c_uint64()
+        call(_ffi.lib.ckv_purge, self._handle, k, len(k), ctypes.byref(marker))
+        return marker.value
+
+    def delete_prefix(self, prefix: Key) -> int:
+        """Deletes every live key under the prefix; returns how many."""
+        p = _key_bytes(prefix)
+        count = ctypes.c_uint64()
+        call(_ffi.lib.ckv_delete_prefix, self._handle, p, len(p), ctypes.byref(count))
+        return count.value
+
+    def keys(self, prefix: Key = "/") -> List[str]:
+        """The live keys under the prefix, sorted. A prefix ending in "/" is
+        segment-aligned; any other matches byte-wise."""
+        p = _key_bytes(prefix)
+        key_list = ctypes.POINTER(_ffi.ckv_key_list)()
+        call(_ffi.lib.ckv_keys, self._handle, p, len(p), ctypes.byref(key_list))
+        lib = _ffi.lib
+        try:
+            keys = []
+            length = ctypes.c_size_t()
+            for index in range(lib.ckv_key_list_len(key_list)):
+                address = lib.ckv_key_list_get(key_list, index, ctypes.byref(length))
+                keys.append(borrowed_bytes(address, length.value).decode("utf-8"))
+            return keys
+        finally:
+            lib.ckv_key_list_free(key_list)
+
+    def list(self, prefix: Key = "/") -> List[Entry]:
+        """The live entries under the prefix, sorted by key."""
+        p = _key_bytes(prefix)
+        entries = ctypes.POINTER(_ffi.ckv_entry_list)()
+        call(_ffi.lib.ckv_list, self._handle, p, len(p), ctypes.byref(entries))
+        return _take_entry_list(entries)
+
+    def history(self, key: Key) -> List[Entry]:
+        """The key's retained revisions, oldest first, tombstones included;
+        NotFoundError if none is retained."""
+        k = _key_bytes(key)
+        entries = ctypes.POINTER(_ffi.ckv_entry_list)()
+        call(_ffi.lib.ckv_history, self._handle, k, len(k), ctypes.byref(entries))
+        return _take_entry_list(entries)
+
+    def last_revision(self) -> int:
+        """The store's latest revision (0 when nothing was ever written)."""
+        revision = ctypes.c_uint64()
+        call(_ffi.lib.ckv_last_revision, self._handle, ctypes.byref(revision))
+        return revision.value
+
+    def read_modify_write(self, key: Key, modify: ModifyFunction) -> int:
+        """Reads the key, calls modify(current value or None), and writes what it
+        returns if nobody wrote in between; otherwise calls it again (bounded retries,
+        then ConflictError). Returns the revision written.
+
+        `modify` may run several times and on the calling thread only. Whatever it
+        raises aborts the call and is raised here unchanged, with nothing written.
+        """
+        k = _key_bytes(key)
+        modify_call = _ModifyCall(modify)
+        revision = ctypes.c_uint64()
+        with _modify_calls.registered(modify_call) as token:
+            try:
+                call(
+                    _ffi.lib.ckv_read_modify_write,
+                    self._handle,
+                    k,
+                    len(k),
+                    _modify_trampoline,
+                    token,
+                    ctypes.byref(revision),
+                )
+            except CoordkvError:
+                if modify_call.raised is None:
+                    raise
+                # The CANCELED that C reported is only the echo of what `modify` raised.
+            if modify_call.raised is not None:
+                raise modify_call.raised
+        return revision.value
+
+
+def _take_entry_list(entries: Any) -> List[Entry]:
+    """Copies a ckv_entry_list into Entries and frees it."""
+    lib = _ffi.lib
+    try:
+        return [
+            entry_from_native(lib.ckv_entry_list_get(entries, index))
+            for index in range(lib.ckv_entry_list_len(entries))
+        ]
+    finally:
+        lib.ckv_entry_list_free(entries)

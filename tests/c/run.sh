@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# tests/c/run.sh — builds and runs the C and C++ tests against include/coordkv.h.
+#
+# Every tests/c/*.c (C99) and tests/c/*.cpp (C++17) is a test program, picked up by glob,
+# compiled with warnings as errors into tests/c/build/ and linked against the library in
+# $COORDKV_LIB_DIR (default <repo>/target/debug; build it first with `cargo build`).
+# Some programs are built twice more, the ways users link: once through
+# `pkg-config --cflags --libs coordkv` and once statically against libcoordkv.a with
+# `pkg-config --static`, both from .pc files made by scripts/coordkv-pc.sh. The C
+# quickstart (examples/quickstart.c) is built with the same flags and run on mem://.
+#
+# Each program then runs once per backend — mem://, plus the NATS server in
+# $COORDKV_TEST_NATS_URL when set — as  <program> <store-url> <bucket-prefix> [args],
+# first natively, then under valgrind, where any memory error or a definite/indirect
+# leak fails the run. (No suppression file: the runtime's thread stacks and lazy statics
+# are "possibly lost"/"still reachable", which are reported as neither.) The bucket
+# prefix is unique per run so tests never meet each other's keys on a shared server.
+#
+# Markers in a test's source (see ckv_test.h): `ckv-test: mem-only`,
+# `ckv-test-args: ...`, `ckv-test-valgrind-args: ...`.
+#
+# The last line is `N passed, M failed`; the exit status is non-zero on any failure.
+set -u
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+lib_dir=${COORDKV_LIB_DIR:-$repo/target/debug}
+build=$here/build
+logs=$build/logs
+cc=${CC:-gcc}
+cxx=${CXX:-g++}
+cflags=(-std=c99 -Wall -Wextra -Werror -pedantic -g)
+cxxflags=(-std=c++17 -Wall -Wextra -Werror -pedantic -g)
+includes=(-I"$repo/include" -I"$build")
+# Tests that are also built through pkg-config, and statically against libcoordkv.a.
+pkgconfig_tests=(test_api)
+static_tests=(test_kv test_fork)
+# A watchdog, not a speed check: a hung test must end the suite with a failure.
+run_timeout=${COORDKV_C_TEST_TIMEOUT:-900}
+run_id="$(date +%s)_$$"
+
+passed=0
+failed=0
+failures=()
+
+pass() { passed=$((passed + 1)); echo "PASS $1"; }
+fail() {
+    failed=$((failed + 1))
+    failures+=("$1")
+    echo "FAIL $1"
+    if [ -n "${2:-}" ] && [ -f "$2" ]; then sed 's/^/    | /' "$2" | tail -n 60; fi
+}
+finish() {
+    for f in "${failures[@]+"${failures[@]}"}"; do echo "failed: $f"; done
+    echo "$passed passed, $failed failed"
+    [ "$failed" -eq 0 ]
+    exit $?
+}
+
+mkdir -p "$build" "$logs"
+
+for lib in libcoordkv.so libcoordkv.a; do
+    if [ ! -f "$lib_dir/$lib" ]; then
+        fail "find $lib_dir/$lib (run cargo build first, or set COORDKV_LIB_DIR)"
+    fi
+done
+[ "$failed" -eq 0 ] || finish
+
+# The shared key vectors, as a C include.
+if python3 "$here/gen_key_vectors.py" "$repo/tests/vectors/keys.json" "$build/key_vectors.h" \
+    >"$logs/key_vectors.log" 2>&1; then
+    pass "generate build/key_vectors.h from tests/vectors/keys.json"
+else
+    fail "generate build/key_vectors.h from tests/vectors/keys.json" "$logs/key_vectors.log"
+fi
+
+# Two pkg-config trees: the build tree as it is (dynamic), and an install-like prefix
+# holding only the static archive, so `-lcoordkv` cannot pick the shared library there.
+dynamic_pc=$build/pkgconfig-dynamic
+static_prefix=$build/static-prefix
+mkdir -p "$dynamic_pc" "$static_prefix/lib/pkgconfig"
+ln -sfn "$repo/include" "$static_prefix/include"
+ln -sf "$lib_dir/libcoordkv.a" "$static_prefix/lib/libcoordkv.a"
+if "$repo/scripts/coordkv-pc.sh" "$repo" "$lib_dir" "$repo/include" >"$dynamic_pc/coordkv.pc" &&
+    "$repo/scripts/coordkv-pc.sh" "$static_prefix" >"$static_prefix/lib/pkgconfig/coordkv.pc"; then
+    pass "generate coordkv.pc with scripts/coordkv-pc.sh"
+else
+    fail "generate coordkv.pc with scripts/coordkv-pc.sh"
+fi
+
+# compile <output> <source> <extra flags...>: C or C++ by the source's extension.
+compile() {
+    local out=$1 src=$2
+    shift 2
+    if [[ $src == *.cpp ]]; then
+        "$cxx" "${cxxflags[@]}" "${includes[@]}" "$src" -o "$out" "$@" -lpthread
+    else
+        "$cc" "${cflags[@]}" "${includes[@]}" "$src" -o "$out" "$@" -lpthread
+    fi
+}
+
+sources=()
+for src in "$here"/*.c "$here"/*.cpp; do
+    [ -f "$src" ] && sources+=("$src")
+done
+
+programs=() # "binary|source" pairs to run
+for src in "${sources[@]+"${sources[@]}"}"; do
+    file=$(basename "$src")
+    name=${file%.*}
+    log=$logs/build_$name.log
+    if compile "$build/$name" "$src" -L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcoordkv >"$log" 2>&1; then
+        pass "build $file"
+        programs+=("$build/$name|$src")
+    else
+        fail "build $file" "$log"
+    fi
+done
+
+for name in "${pkgconfig_tests[@]}"; do
+    src=$here/$name.c
+    [ -f "$src" ] || { fail "build $name through pkg-config: $src is missing"; continue; }
+    log=$logs/build_pkgconfig_$name.log
+    if pc_output=$(PKG_CONFIG_PATH=$dynamic_pc pkg-config --cflags --libs coordkv 2>"$log") &&
+        read -r -a pc_flags <<<"$pc_output" &&
+        compile "$build/pkgconfig_$name" "$src" "${pc_flags[@]}" -Wl,-rpath,"$lib_dir" >>"$log" 2>&1; then
+        pass "build $name.c with pkg-config --cflags --libs coordkv"
+        programs+=("$build/pkgconfig_$name|$src")
+    else
+        fail "build $name.c with pkg-config --cflags --libs coordkv" "$log"
+    fi
+done
+
+for name in "${static_tests[@]}"; do
+    src=$here/$name.c
+    [ -f "$src" ] || { fail "build $name statically: $src is missing"; continue; }
+    log=$logs/build_static_$name.log
+    out=$build/static_$name
+    if pc_output=$(PKG_CONFIG_PATH=$static_prefix/lib/pkgconfig pkg-config --static --cflags --libs coordkv 2>"$log") &&
+        read -r -a pc_flags <<<"$pc_output" &&
+        compile "$out" "$src" "${pc_flags[@]}" >>"$log" 2>&1 &&
+        # Proof that the archive was linked in: no dependency on the shared library.
+        readelf -d "$out" >"$build/static_$name.dynamic" 2>>"$log" &&
+        ! grep -q 'libcoordkv\.so' "$build/static_$name.dynamic"; then
+        pass "build $name.c statically against libcoordkv.a (pkg-config --static)"
+        programs+=("$out|$src")
+    else
+        fail "build $name.c statically against libcoordkv.a (pkg-config --static)" "$log"
+    fi
+done
+
+# The quickstart a new user runs first must keep compiling cleanly and exit 0.
+example=$repo/examples/quickstart.c
+log=$logs/build_quickstart.log
+if compile "$build/quickstart" "$example" -L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcoordkv >"$log" 2>&1; then
+    pass "build examples/quickstart.c"
+    programs+=("$build/quickstart|$example")
+else
+    fail "build examples/quickstart.c" "$log"
+fi
+
+backends=("mem://")
+if [ -n "${COORDKV_TEST_NATS_URL:-}" ]; then
+    backends+=("$COORDKV_TEST_NATS_URL")
+elif [ "${COORDKV_REQUIRE_NATS:-0}" = 1 ]; then
+    fail "COORDKV_REQUIRE_NATS=1 but COORDKV_TEST_NATS_URL is not set: the NATS runs cannot happen"
+fi
+
+have_valgrind=1
+if ! command -v valgrind >/dev/null 2>&1; then
+    have_valgrind=0
+    fail "find valgrind (needed for the memory checks; apt-get install valgrind)"
+fi
+valgrind_flags=(--quiet --error-exitcode=1 --leak-check=full
+    "--errors-for-leak-kinds=definite,indirect" "--show-leak-kinds=definite,indirect"
+    --child-silent-after-fork=no)
+
+marker() { sed -n "s/.*$1: *\(.*[^ ]\) *\$/\1/p" "$2" | head -n 1; }
+
+for entry in "${programs[@]+"${programs[@]}"}"; do
+    bin=${entry%%|*}
+    src=${entry#*|}
+    name=$(basename "$bin")
+    args=$(marker ckv-test-args "$src")
+    valgrind_args=$(marker ckv-test-valgrind-args "$src")
+    [ -n "$valgrind_args" ] || valgrind_args=$args
+    for url in "${backends[@]}"; do
+        backend=${url%%:*}
+        if [[ $src == "$example" ]]; then
+            # The example takes no arguments and always runs on mem://.
+            [ "$backend" = mem ] || continue
+            run_args=()
+            valgrind_run_args=()
+        else
+            if [ "$backend" != mem ] && grep -q 'ckv-test: mem-only' "$src"; then continue; fi
+            # shellcheck disable=SC2206 # args are whitespace-separated on purpose
+            run_args=("$url" "c${run_id}_${name}" $args)
+            # shellcheck disable=SC2206
+            valgrind_run_args=("$url" "v${run_id}_${name}" $valgrind_args)
+        fi
+        log=$logs/$name.$backend.log
+        if timeout "$run_timeout" "$bin" "${run_args[@]+"${run_args[@]}"}" >"$log" 2>&1; then
+            pass "$name on $backend"
+        else
+            fail "$name on $backend (exit $?)" "$log"
+        fi
+        [ "$have_valgrind" -eq 1 ] || continue
+        log=$logs/$name.$backend.valgrind.log
+        if timeout $((run_timeout * 2)) valgrind "${valgrind_flags[@]}" \
+            "$bin" "${valgrind_run_args[@]+"${valgrind_run_args[@]}"}" >"$log" 2>&1; then
+            pass "$name on $backend under valgrind"
+        else
+            fail "$name on $backend under valgrind (exit $?)" "$log"
+        fi
+    done
+done
+
+finish
