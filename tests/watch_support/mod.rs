@@ -282,6 +282,11 @@ pub fn check(recorder_label: &str, r: &RecorderView, log: &[Entry], through: u64
     }
 
     // PROGRESS(p): every wanted event in (seam, p] came before it; bookmarks never go back.
+    let wanted_revisions: Vec<u64> = log
+        .iter()
+        .filter(|x| x.revision > seam && x.revision <= through && wanted(x))
+        .map(|x| x.revision)
+        .collect();
     let mut delivered = 0usize;
     let mut last_progress = 0;
     let mut progress_seen = 0;
@@ -294,11 +299,7 @@ pub fn check(recorder_label: &str, r: &RecorderView, log: &[Entry], through: u64
                 assert!(e.revision >= last_progress, "{label}: PROGRESS went back");
                 last_progress = e.revision;
                 progress_seen += 1;
-                let owed = log
-                    .iter()
-                    .filter(|x| x.revision > seam && x.revision <= e.revision.min(through))
-                    .filter(|x| wanted(x))
-                    .count();
+                let owed = wanted_revisions.partition_point(|&rev| rev <= e.revision);
                 assert_eq!(
                     delivered, owed,
                     "{label}: PROGRESS({}) came before all events it covers",
@@ -315,13 +316,14 @@ pub fn check(recorder_label: &str, r: &RecorderView, log: &[Entry], through: u64
 
     // prev_value: the key's previous retained entry when it was a live value.
     if r.options.prev_value {
+        let mut previous: BTreeMap<u64, Option<&Entry>> = BTreeMap::new();
+        let mut latest: BTreeMap<&str, &Entry> = BTreeMap::new();
+        for x in log {
+            previous.insert(x.revision, latest.get(&*x.key).copied());
+            latest.insert(&x.key, x);
+        }
         for e in data.iter().filter(|e| e.revision > seam) {
-            let entry = e.entry.as_ref().unwrap();
-            let before = log
-                .iter()
-                .rev()
-                .find(|x| x.key == entry.key && x.revision < entry.revision)
-                .filter(|x| x.is_live());
+            let before = previous[&e.revision].filter(|x| x.is_live());
             match (before, &e.prev) {
                 (None, None) => {}
                 (Some(b), Some(p)) => assert!(same_entry(b, p), "{label}: wrong prev value"),
