@@ -183,6 +183,12 @@ static void test_callback_order_and_self_close(void) {
     self.self = w_self;
     pthread_mutex_unlock(&self.lock);
 
+    {
+        /* A callback watch is not polled. */
+        ckv_status st;
+        ckv_event *e = next(w_all, 0, &st);
+        CHECK(st == CKV_INVALID_ARGUMENT && e == NULL);
+    }
     for (int i = 0; i < 100; i++) put(store, "/cb/k", "v");
     CHECK(wait_calls(&all, 100));
     CHECK(calls_of(&all) == 100);
