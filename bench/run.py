@@ -394,7 +394,7 @@ def run_driver(driver, case, url, bucket, server, timeout):
 # --- aggregation -------------------------------------------------------------------------
 
 METRICS = ["ops_per_s", "p50_us", "p99_us", "events_per_s", "rss_per_watcher",
-           "server_consumers", "dispatch_ns_per_event"]
+           "server_consumers", "dispatch_ns_per_event", "raised_max_consumers"]
 
 
 def summarize(runs):
@@ -619,10 +619,15 @@ def write_report(path, plot_name, args, cases, reps, results, drivers, info, ver
             "", "### Ratios (p99 latency)", "",
             ratio_table(nats_cases, results, "p99_us", higher_is_better=False)]
     out += ["", "## Watch fan-out", "", f"![watch fan-out]({plot_name})", "",
+            "nats-server 2.15 allows 1000 consumers per stream unless the stream sets its own "
+            "limit, and every watcher of a NATS client is one consumer. Above that, each peer "
+            "raises its bucket stream's `max_consumers` before registering watchers (column "
+            "\"raised limit\"); with the server's defaults those runs would be refused.", "",
             case_table(fan_cases, results, drivers,
                        [("events/s", "events_per_s", ""),
                         ("server consumers", "server_consumers", ""),
-                        ("RSS per idle watcher (B)", "rss_per_watcher", "")]),
+                        ("RSS per idle watcher (B)", "rss_per_watcher", ""),
+                        ("raised limit", "raised_max_consumers", "")]),
             "", "### Ratios (events/s)", "", ratio_table(fan_cases, results, "events_per_s")]
     out += ["", "## Embedded mem://", "",
             case_table(mem_cases, results, drivers,

@@ -6,19 +6,30 @@
 //! and `process` features whose handlers break Go hosts.
 //!
 //! After `fork()` the child has the parent's memory but none of its threads: the old
-//! runtime is leaked (never dropped, its workers do not exist), a fresh one is built on
-//! demand, and every handle opened before the fork sees a changed fork generation and
-//! fails with `CLOSED` instead of waiting on a thread that is gone.
+//! runtime is left alone (never dropped: its workers do not exist to be joined), a fresh
+//! one is built on demand, and every handle opened before the fork sees a changed fork
+//! generation and fails with `CLOSED` instead of waiting on a thread that is gone. Nothing
+//! here holds a lock across `fork()`: the slot is a pointer swapped with compare-and-swap.
 
 use crate::error::{Error, ErrorKind, Result};
+
 use std::future::Future;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, Once};
+use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::Once;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 static ATFORK: Once = Once::new();
-static RUNTIME: Mutex<Option<(u64, &'static Runtime)>> = Mutex::new(None);
+
+/// A runtime and the fork generation it was built in. Never freed.
+struct Built {
+    fork_generation: u64,
+    runtime: Runtime,
+    /// The runtime this one replaced in a forked child; kept so it stays reachable.
+    _previous: *mut Built,
+}
+
+static RUNTIME: AtomicPtr<Built> = AtomicPtr::new(std::ptr::null_mut());
 
 extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
@@ -58,24 +69,37 @@ fn worker_threads() -> usize {
 
 /// The runtime's handle, building the runtime on first use (and again after a fork).
 pub fn handle() -> Result<Handle> {
-    let generation = fork_generation();
-    let mut slot = RUNTIME.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some((built_in, rt)) = *slot {
-        if built_in == generation {
-            return Ok(rt.handle().clone());
+    let fork_generation = fork_generation();
+    loop {
+        let current = RUNTIME.load(Ordering::Acquire);
+        // SAFETY: non-null pointers here come from Box::into_raw and are never freed.
+        if let Some(built) = unsafe { current.as_ref() } {
+            if built.fork_generation == fork_generation {
+                return Ok(built.runtime.handle().clone());
+            }
+        }
+        let runtime = Builder::new_multi_thread()
+            .worker_threads(worker_threads())
+            .thread_name("coordkv-io")
+            .enable_io()
+            .enable_time()
+            .build()
+            .map_err(|e| Error::internal(format!("cannot start the tokio runtime: {e}")))?;
+        let fresh = Box::into_raw(Box::new(Built {
+            fork_generation,
+            runtime,
+            _previous: current,
+        }));
+        if RUNTIME
+            .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+        {
+            // Another thread built one first; ours was never published, so shut it down.
+            // SAFETY: `fresh` was never shared.
+            let ours = unsafe { Box::from_raw(fresh) };
+            ours.runtime.shutdown_background();
         }
     }
-    let rt = Builder::new_multi_thread()
-        .worker_threads(worker_threads())
-        .thread_name("coordkv-io")
-        .enable_io()
-        .enable_time()
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start the tokio runtime: {e}")))?;
-    // Never dropped: after a fork its worker threads would not exist to be joined.
-    let rt: &'static Runtime = Box::leak(Box::new(rt));
-    *slot = Some((generation, rt));
-    Ok(rt.handle().clone())
 }
 
 /// Runs a future to completion from a non-runtime thread (a C caller, a delivery thread).

@@ -36,7 +36,10 @@ type args struct {
 	sync      bool
 }
 
-var a args
+var (
+	a  args
+	js jetstream.JetStream
+)
 
 func emit(fields map[string]any) {
 	fields["driver"] = driverName
@@ -246,8 +249,27 @@ func runWatchLatency(ctx context.Context, kv jetstream.KeyValue) {
 	report(a.n, elapsed, lat, nil)
 }
 
+// nats-server 2.15 caps every stream at 1000 consumers unless the stream says otherwise,
+// and each kv.Watch is its own consumer: raise the bucket stream's limit so the run
+// measures the client instead of stopping at the cap (reported as "raised_max_consumers").
+func raiseMaxConsumers(ctx context.Context) int {
+	if a.watchers < 1000 {
+		return 0
+	}
+	stream, err := js.Stream(ctx, "KV_"+a.bucket)
+	check(err)
+	info, err := stream.Info(ctx)
+	check(err)
+	config := info.Config
+	config.MaxConsumers = a.watchers + 16
+	_, err = js.UpdateStream(ctx, config)
+	check(err)
+	return a.watchers + 16
+}
+
 func runWatchFanout(ctx context.Context, kv jetstream.KeyValue) {
 	warmup(ctx, kv)
+	raised := raiseMaxConsumers(ctx)
 	phase("baseline")
 	watchers := make([]jetstream.KeyWatcher, a.watchers)
 	for i := range watchers {
@@ -295,6 +317,7 @@ func runWatchFanout(ctx context.Context, kv jetstream.KeyValue) {
 	events := a.n * a.watchers
 	report(a.n, elapsed, nil, map[string]any{
 		"events": events, "events_per_s": float64(events) / elapsed.Seconds(),
+		"raised_max_consumers": raised,
 	})
 }
 
@@ -331,7 +354,7 @@ func main() {
 	nc, err := nats.Connect(a.url)
 	check(err)
 	defer nc.Close()
-	js, err := jetstream.New(nc)
+	js, err = jetstream.New(nc)
 	check(err)
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: a.bucket, History: 16, Storage: jetstream.FileStorage, Replicas: 1,

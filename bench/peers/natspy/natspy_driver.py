@@ -183,9 +183,22 @@ async def run_watch_latency(kv):
     report(A.n, elapsed, lat)
 
 
-async def run_watch_fanout(kv):
+async def raise_max_consumers(js):
+    """nats-server 2.15 caps every stream at 1000 consumers unless the stream says
+    otherwise, and each kv.watch is its own consumer: raise the bucket stream's limit so
+    the run measures the client instead of stopping at the cap."""
+    if A.watchers < 1000:
+        return 0
+    info = await js.stream_info(f"KV_{A.bucket}")
+    info.config.max_consumers = A.watchers + 16
+    await js.update_stream(info.config)
+    return A.watchers + 16
+
+
+async def run_watch_fanout(kv, js):
     val = b"v" * A.value_size
     await warmup(kv, val)
+    raised = await raise_max_consumers(js)
     await phase("baseline")
     watchers = [await kv.watch("bench.>") for _ in range(A.watchers)]
     await phase("watchers_ready")
@@ -202,7 +215,8 @@ async def run_watch_fanout(kv):
     last = max(await asyncio.gather(*tasks))
     events = A.n * A.watchers
     elapsed = last - start
-    report(A.n, elapsed, [], events=events, events_per_s=events / (elapsed / 1e9))
+    report(A.n, elapsed, [], events=events, events_per_s=events / (elapsed / 1e9),
+           raised_max_consumers=raised)
 
 
 async def main():
@@ -217,7 +231,10 @@ async def main():
     kv = await js.create_key_value(KeyValueConfig(
         bucket=A.bucket, history=16, storage=StorageType.FILE, replicas=1))
     try:
-        await globals()["run_" + A.workload](kv)
+        if A.workload == "watch_fanout":
+            await run_watch_fanout(kv, js)
+        else:
+            await globals()["run_" + A.workload](kv)
     finally:
         try:
             await js.delete_key_value(A.bucket)

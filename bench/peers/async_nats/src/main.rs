@@ -258,12 +258,28 @@ async fn run_watch_latency(a: &Args, kv: &kv::Store) -> Res<()> {
     Ok(())
 }
 
+/// nats-server 2.15 caps every stream at 1000 consumers unless the stream says otherwise,
+/// and each `kv.watch` is its own consumer: raise the bucket stream's limit so the run
+/// measures the client instead of stopping at the cap (reported as "raised_max_consumers").
+async fn raise_max_consumers(a: &Args, js: &jetstream::Context) -> Res<i64> {
+    if a.watchers < 1000 {
+        return Ok(0);
+    }
+    let mut stream = js.get_stream(format!("KV_{}", a.bucket)).await?;
+    let mut config = stream.info().await?.config.clone();
+    config.max_consumers = (a.watchers + 16) as i32;
+    js.update_stream(config).await?;
+    Ok((a.watchers + 16) as i64)
+}
+
 async fn run_watch_fanout(
     a: &Args,
     kv: &kv::Store,
+    js: &jetstream::Context,
     stdin: &mut BufReader<tokio::io::Stdin>,
 ) -> Res<()> {
     warmup(a, kv).await?;
+    let raised = raise_max_consumers(a, js).await?;
     phase(a, stdin, "baseline").await?;
     let mut watches = Vec::with_capacity(a.watchers);
     for _ in 0..a.watchers {
@@ -302,6 +318,7 @@ async fn run_watch_fanout(
     let events = a.n * a.watchers;
     let mut extra = Map::new();
     extra.insert("events".into(), json!(events));
+    extra.insert("raised_max_consumers".into(), json!(raised));
     extra.insert(
         "events_per_s".into(),
         json!(events as f64 / elapsed.as_secs_f64()),
@@ -329,7 +346,7 @@ async fn run(a: &Args) -> Res<()> {
         "update" => run_update(a, &kv).await,
         "put_concurrent" => run_put_concurrent(a, &kv).await,
         "watch_latency" => run_watch_latency(a, &kv).await,
-        _ => run_watch_fanout(a, &kv, &mut stdin).await,
+        _ => run_watch_fanout(a, &kv, &js, &mut stdin).await,
     };
     js.delete_key_value(&a.bucket).await.ok();
     result
