@@ -37,6 +37,11 @@ typedef struct ckv_entry_list ckv_entry_list;
 typedef struct ckv_error ckv_error;
 
 /**
+ * One watch event. Read it with the `ckv_event_*` accessors.
+ */
+typedef struct ckv_event ckv_event;
+
+/**
  * A sorted list of keys (from `ckv_keys`).
  */
 typedef struct ckv_key_list ckv_key_list;
@@ -50,6 +55,11 @@ typedef struct ckv_rmw_result ckv_rmw_result;
  * An open store. Opaque; safe to use from many threads at once.
  */
 typedef struct ckv_store ckv_store;
+
+/**
+ * An open watch. Opaque; safe to use from many threads. Close it with `ckv_watch_close`.
+ */
+typedef struct ckv_watch ckv_watch;
 
 /**
  * A status code: `CKV_OK` (0) or the kind of failure. Every fallible function returns one.
@@ -71,6 +81,58 @@ typedef int32_t ckv_operation;
 typedef ckv_status (*ckv_rmw_fn)(void *user_data,
                                  const struct ckv_entry *current,
                                  struct ckv_rmw_result *result);
+
+/**
+ * Options of a watch. Fill it with `ckv_watch_options_init`, then change what you need.
+ */
+typedef struct ckv_watch_options {
+  /**
+   * Watch every key starting with the given text (a prefix) instead of one exact key.
+   */
+  bool prefix;
+  /**
+   * Replay every retained event at or after this revision first; 0 means from now on.
+   */
+  uint64_t start_revision;
+  /**
+   * Send the current values first, then CKV_EVENT_SYNCED. Excludes start_revision.
+   */
+  bool snapshot;
+  /**
+   * Attach the key's previous live value to data events (`ckv_event_prev_entry`).
+   */
+  bool prev_value;
+  /**
+   * Skip DELETE, PURGE and EXPIRED events.
+   */
+  bool ignore_deletes;
+  /**
+   * Most live events waiting to be taken before the watch is CANCELED(overflow).
+   */
+  size_t buffer_size;
+  /**
+   * Send CKV_EVENT_PROGRESS every this many milliseconds; 0 means never.
+   */
+  uint64_t progress_interval_ms;
+} ckv_watch_options;
+
+/**
+ * A watch callback: `event` is borrowed for the call (do not free it). It runs on one of
+ * the library's delivery threads, one event at a time per watch, in order, and may call
+ * any coordkv function, including `ckv_watch_close` on its own watch.
+ */
+typedef void (*ckv_watch_fn)(void *user_data,
+                             const struct ckv_event *event);
+
+/**
+ * What an event is: one of the `CKV_EVENT_*` codes (returned by `ckv_event_kind`).
+ */
+typedef int32_t ckv_event_type;
+
+/**
+ * Why a watch ended: one of the `CKV_CANCEL_*` codes (0 for events that are not CANCELED).
+ */
+typedef int32_t ckv_cancel_reason;
 
 /**
  * Success.
@@ -156,6 +218,67 @@ typedef ckv_status (*ckv_rmw_fn)(void *user_data,
  * The key's TTL ran out.
  */
 #define CKV_OP_EXPIRED 4
+
+/**
+ * A value was written (also: a current value sent by a snapshot, before SYNCED).
+ */
+#define CKV_EVENT_PUT 1
+
+/**
+ * The key was deleted.
+ */
+#define CKV_EVENT_DELETE 2
+
+/**
+ * The key's history was purged.
+ */
+#define CKV_EVENT_PURGE 3
+
+/**
+ * The key's TTL ran out.
+ */
+#define CKV_EVENT_EXPIRED 4
+
+/**
+ * The snapshot is complete: every key that matched at the event's revision was delivered.
+ */
+#define CKV_EVENT_SYNCED 5
+
+/**
+ * A bookmark: every matching event up to the event's revision was delivered.
+ */
+#define CKV_EVENT_PROGRESS 6
+
+/**
+ * The watch ended (see `ckv_event_cancel_reason`); the event's revision is the last one
+ * it is complete through: a new watch from revision + 1 continues without a gap.
+ */
+#define CKV_EVENT_CANCELED 7
+
+/**
+ * The watch was closed by its owner.
+ */
+#define CKV_CANCEL_CLOSED 1
+
+/**
+ * The watcher did not keep up and its buffer filled.
+ */
+#define CKV_CANCEL_OVERFLOW 2
+
+/**
+ * The backend could not keep serving this watcher.
+ */
+#define CKV_CANCEL_WATCHER_LIMIT 3
+
+/**
+ * The start revision is older than the retained history can prove complete.
+ */
+#define CKV_CANCEL_HISTORY_LOST 4
+
+/**
+ * The store was closed.
+ */
+#define CKV_CANCEL_STORE_CLOSED 5
 
 #ifdef __cplusplus
 extern "C" {
@@ -432,6 +555,101 @@ ckv_status ckv_read_modify_write(struct ckv_store *store,
                                  void *user_data,
                                  uint64_t *revision_out,
                                  struct ckv_error **err_out);
+
+/**
+ * Fills `options` with the defaults: an exact-key watch from now on, no snapshot, no
+ * previous values, deletes included, a 1024-event buffer, no progress. NULL is a no-op.
+ */
+void ckv_watch_options_init(struct ckv_watch_options *options);
+
+/**
+ * Opens a watch on `key_or_prefix` (`len` bytes of UTF-8; a prefix when
+ * `options->prefix`). Named `_open` (not `ckv_watch`) because C cannot have a function
+ * and the `ckv_watch` type under one name; close it with `ckv_watch_close`.
+ * `options` may be NULL for the defaults. Poll the watch with `ckv_watch_next`.
+ * Errors: INVALID_ARGUMENT (bad key or options), LIMIT (the store's max_watchers),
+ * CLOSED, UNSUPPORTED (a backend without watches).
+ */
+ckv_status ckv_watch_open(struct ckv_store *store,
+                          const char *key_or_prefix,
+                          size_t len,
+                          const struct ckv_watch_options *options,
+                          struct ckv_watch **watch_out,
+                          struct ckv_error **err_out);
+
+/**
+ * Takes the next event of a polled watch into `*event_out` (free with `ckv_event_free`).
+ * `timeout_ms`: 0 returns at once, negative waits forever. Returns CKV_OK with an event,
+ * CKV_TIMEOUT when none came in time, CKV_CLOSED after the final CKV_EVENT_CANCELED was
+ * taken or once the watch is closed; INVALID_ARGUMENT for a callback watch.
+ */
+ckv_status ckv_watch_next(struct ckv_watch *watch,
+                          int64_t timeout_ms,
+                          struct ckv_event **event_out,
+                          struct ckv_error **err_out);
+
+/**
+ * Like `ckv_watch_open`, but every event goes to `callback(user_data, event)` on a library
+ * delivery thread instead of being polled. The last call is the CANCELED event when the
+ * watch ends by itself (overflow, store closed, ...). After `ckv_watch_close` returns,
+ * the callback is never called again, so `user_data` may then be freed.
+ */
+ckv_status ckv_watch_callback(struct ckv_store *store,
+                              const char *key_or_prefix,
+                              size_t len,
+                              const struct ckv_watch_options *options,
+                              ckv_watch_fn callback,
+                              void *user_data,
+                              struct ckv_watch **watch_out,
+                              struct ckv_error **err_out);
+
+/**
+ * Closes a watch: it is unregistered, a thread blocked in `ckv_watch_next` returns
+ * CKV_CLOSED, and when this returns its callback is not running on another thread and
+ * will never run again (called from inside that callback, the current call is the last).
+ * NULL and an already closed handle are no-ops.
+ */
+void ckv_watch_close(struct ckv_watch *watch);
+
+/**
+ * The event's kind (`CKV_EVENT_*`); 0 for NULL.
+ */
+ckv_event_type ckv_event_kind(const struct ckv_event *event);
+
+/**
+ * The event's revision: the entry's for data events, the bookmark for SYNCED and
+ * PROGRESS, the last revision the watch is complete through for CANCELED. 0 for NULL.
+ */
+uint64_t ckv_event_revision(const struct ckv_event *event);
+
+/**
+ * The written entry of a data event, borrowed from the event (do not free it); NULL for
+ * SYNCED, PROGRESS and CANCELED, and for NULL.
+ */
+const struct ckv_entry *ckv_event_entry(const struct ckv_event *event);
+
+/**
+ * The key's previous live value, when the watch asked for `prev_value` and the store
+ * still retains it; borrowed from the event. NULL otherwise.
+ */
+const struct ckv_entry *ckv_event_prev_entry(const struct ckv_event *event);
+
+/**
+ * Why the watch ended (`CKV_CANCEL_*`) for a CANCELED event; 0 otherwise and for NULL.
+ */
+ckv_cancel_reason ckv_event_cancel_reason(const struct ckv_event *event);
+
+/**
+ * A human explanation for a CANCELED event, NUL-terminated, borrowed from the event;
+ * an empty string for other events and for NULL.
+ */
+const char *ckv_event_message(const struct ckv_event *event);
+
+/**
+ * Frees an event returned by `ckv_watch_next`. NULL is a no-op. Never free an event
+ * received by a callback.
+ */
+void ckv_event_free(struct ckv_event *event);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -8,6 +8,8 @@
 //!  Store ── keys validated, values size-checked, compositions (get, rmw, delete_prefix)
 //!        │
 //!  Backend ── mem:// (in-process JetStream-KV emulation) | nats:// (JetStream KV)
+//!        │  feed: every write, in revision order
+//!  watch::Hub ── registry by path segment, bounded per-watcher queues, delivery pool
 //! ```
 //!
 //! The core (everything but `ffi`) is plain safe Rust and knows nothing of C; the
@@ -20,6 +22,7 @@ pub mod error;
 pub mod key;
 pub mod runtime;
 pub mod store;
+pub mod watch;
 
 pub mod ffi;
 
@@ -27,6 +30,7 @@ pub use config::Config;
 pub use entry::{Entry, Operation};
 pub use error::{Error, ErrorKind, Result};
 pub use store::{RetryPolicy, Store};
+pub use watch::{CancelReason, Event, EventKind, Watch, WatchOptions};
 
 /// The library version, as in Cargo.toml.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

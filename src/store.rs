@@ -13,6 +13,9 @@ use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{validate_key, validate_prefix};
 use crate::runtime;
+use crate::watch::hub::Callback;
+use crate::watch::mem_feed::MemFeed;
+use crate::watch::{Event, Hub, Watch, WatchOptions};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -42,6 +45,8 @@ pub type Current<'a> = Option<&'a Entry>;
 pub struct Store {
     backend: Arc<dyn Backend>,
     mem: Option<Arc<MemBackend>>,
+    /// The watch hub; `None` until the backend has a feed (nats://, phase 2).
+    hub: Option<Arc<Hub>>,
     config: Config,
     fork_generation: u64,
     closed: AtomicBool,
@@ -68,9 +73,16 @@ impl Store {
                 }
                 BackendKind::Nats => (Arc::new(NatsBackend::open(&config)?), None),
             };
+        let hub = mem.as_ref().map(|mem| {
+            let feed = MemFeed::new(mem.clone());
+            let hub = Hub::new(feed.clone(), config.max_watchers);
+            feed.attach(&hub);
+            hub
+        });
         Ok(Store {
             backend,
             mem,
+            hub,
             config,
             fork_generation,
             closed: AtomicBool::new(false),
@@ -267,10 +279,48 @@ impl Store {
         self.read_modify_write_with(key, RetryPolicy::default(), modify)
     }
 
-    /// Closes the store: later calls fail with `Closed`. Idempotent.
+    fn hub(&self) -> Result<&Arc<Hub>> {
+        self.live()?;
+        self.hub.as_ref().ok_or_else(|| {
+            Error::new(
+                ErrorKind::Unsupported,
+                "watches are not available on this backend yet",
+            )
+        })
+    }
+
+    /// Watches a key (or a prefix, with `options.prefix`); poll it with `Watch::next`.
+    /// `Limit` when the store already has `max_watchers` watchers.
+    pub fn watch(&self, target: &str, options: WatchOptions) -> Result<Watch> {
+        self.hub()?.watch(target, options, None)
+    }
+
+    /// Like [`Store::watch`], but `callback` receives the events on a delivery thread,
+    /// one at a time and in order, until the watch ends or is closed.
+    pub fn watch_callback(
+        &self,
+        target: &str,
+        options: WatchOptions,
+        callback: impl FnMut(&Event) + Send + 'static,
+    ) -> Result<Watch> {
+        let callback: Callback = Box::new(callback);
+        self.hub()?.watch(target, options, Some(callback))
+    }
+
+    /// How many watchers are registered (for tests and diagnostics).
+    pub fn watcher_count(&self) -> usize {
+        self.hub.as_ref().map_or(0, |hub| hub.watcher_count())
+    }
+
+    /// Closes the store: later calls fail with `Closed`; every watch ends with
+    /// CANCELED(store closed) and, when this returns, no callback of it is running.
+    /// Idempotent.
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
             self.backend.close();
+            if let Some(hub) = &self.hub {
+                hub.close();
+            }
         }
     }
 

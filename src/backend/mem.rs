@@ -7,7 +7,14 @@
 //! history and CAS behave the same on both backends.
 //!
 //! One `RwLock` guards the state; writers take it exclusively and notify the write
-//! observer while holding it, so observers see writes in revision order.
+//! observer while holding it, so observers see writes in revision order. `snapshot` and
+//! `replay` run their visitor under the read lock: the watch hub registers a watcher
+//! inside that visitor, so no write can fall between "what was read" and "what will be
+//! observed" — the seam has neither a gap nor a duplicate.
+//!
+//! To tell a watcher honestly whether a replay is complete, the state also remembers, per
+//! key, the newest revision it ever dropped (history limit or purge): a replay from `from`
+//! is complete for a key exactly when that revision is below `from`.
 
 use super::Backend;
 use crate::entry::{now_ns, Entry, Operation};
@@ -18,8 +25,19 @@ use std::ops::Bound::{Included, Unbounded};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Called under the write lock with every committed entry, in revision order.
-pub type WriteObserver = Arc<dyn Fn(&Entry) + Send + Sync>;
+/// Called under the write lock with every committed entry, in revision order, and the
+/// key's previous entry when that one was a live value (the watch hub's `prev_value`).
+pub type WriteObserver = Arc<dyn Fn(&Entry, Option<&Entry>) + Send + Sync>;
+
+/// What a replay saw besides its entries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayEnd {
+    /// The store's last revision while the read lock was held.
+    pub last_revision: u64,
+    /// The newest revision no longer retained among the keys in scope (0 if none):
+    /// a replay from `from` is complete only when this is below `from`.
+    pub dropped_through: u64,
+}
 
 #[derive(Default)]
 struct State {
@@ -28,6 +46,8 @@ struct State {
     log: BTreeMap<u64, Arc<str>>,
     /// Per key, its retained entries, oldest first.
     keys: BTreeMap<Arc<str>, VecDeque<Entry>>,
+    /// Per key, the newest revision dropped from its history (trimmed or purged).
+    dropped_through: BTreeMap<Arc<str>, u64>,
 }
 
 pub struct MemBackend {
@@ -58,20 +78,64 @@ impl MemBackend {
         *self.observer.write().unwrap_or_else(|p| p.into_inner()) = observer;
     }
 
-    /// Visits retained entries with revision >= `from`, in revision order, while holding
-    /// the read lock (so no write interleaves); returns the last revision at that moment.
-    pub fn replay(&self, from: u64, visit: &mut dyn FnMut(&Entry)) -> Result<u64> {
+    /// Runs `f`, under the read lock (so no write interleaves), with the retained entries
+    /// of `scope` (a key, or a byte-wise prefix when `prefix`) at revision >= `from` in
+    /// revision order, each paired with the key's previous retained entry when that was a
+    /// live value, and with what else the replay saw (see [`ReplayEnd`]).
+    pub fn replay<R>(
+        &self,
+        from: u64,
+        scope: &str,
+        prefix: bool,
+        f: impl FnOnce(&[(&Entry, Option<&Entry>)], ReplayEnd) -> R,
+    ) -> Result<R> {
         let state = self.read()?;
+        let in_scope = |key: &str| {
+            if prefix {
+                key.starts_with(scope)
+            } else {
+                key == scope
+            }
+        };
+        let mut entries = Vec::new();
         for (&rev, key) in state.log.range(from..) {
-            if let Some(entry) = state
-                .keys
-                .get(key)
-                .and_then(|h| h.iter().find(|e| e.revision == rev))
-            {
-                visit(entry);
+            if !in_scope(key) {
+                continue;
+            }
+            let Some(history) = state.keys.get(key) else {
+                continue;
+            };
+            if let Some(at) = history.iter().position(|e| e.revision == rev) {
+                let prev = at
+                    .checked_sub(1)
+                    .map(|p| &history[p])
+                    .filter(|e| e.is_live());
+                entries.push((&history[at], prev));
             }
         }
-        Ok(state.last_revision)
+        let dropped_through = if prefix {
+            state
+                .dropped_through
+                .range::<str, _>((Included(scope), Unbounded))
+                .take_while(|(key, _)| key.starts_with(scope))
+                .map(|(_, &rev)| rev)
+                .max()
+                .unwrap_or(0)
+        } else {
+            state.dropped_through.get(scope).copied().unwrap_or(0)
+        };
+        let end = ReplayEnd {
+            last_revision: state.last_revision,
+            dropped_through,
+        };
+        Ok(f(&entries, end))
+    }
+
+    /// Runs `f` with the store's last revision under the read lock: a registration made
+    /// inside `f` sees every later write through the observer and none before.
+    pub fn at_last_revision<R>(&self, f: impl FnOnce(u64) -> R) -> Result<R> {
+        let state = self.read()?;
+        Ok(f(state.last_revision))
     }
 
     /// Runs `f` with the live entries under `prefix` and the revision they are current at,
@@ -142,22 +206,34 @@ impl MemBackend {
             timestamp_ns: now_ns(),
         };
         let history = self.history;
-        let State { log, keys, .. } = &mut *state;
+        let State {
+            log,
+            keys,
+            dropped_through,
+            ..
+        } = &mut *state;
         let retained = keys.entry(key.clone()).or_default();
+        let prev = retained.back().filter(|e| e.is_live()).cloned();
+        let mut dropped = 0;
         if op == Operation::Purge {
             for old in retained.drain(..) {
                 log.remove(&old.revision);
+                dropped = dropped.max(old.revision);
             }
         }
         retained.push_back(entry.clone());
         while retained.len() > history {
             if let Some(old) = retained.pop_front() {
                 log.remove(&old.revision);
+                dropped = dropped.max(old.revision);
             }
+        }
+        if dropped != 0 {
+            dropped_through.insert(key.clone(), dropped);
         }
         log.insert(revision, key);
         if let Some(observer) = &*self.observer.read().unwrap_or_else(|p| p.into_inner()) {
-            observer(&entry);
+            observer(&entry, prev.as_ref());
         }
         Ok(revision)
     }

@@ -22,6 +22,7 @@ pub mod entry;
 pub mod error;
 pub mod handles;
 pub mod store;
+pub mod watch;
 
 pub use self::error::ckv_error;
 

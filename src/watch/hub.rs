@@ -1,0 +1,554 @@
+//! The hub of one store: its watcher registry, the dispatcher the feed calls, and the
+//! per-watcher queues that `Watch::next` and the delivery pool drain.
+//!
+//! Locks, always taken in this order and never the other way round:
+//! feed's own lock (mem: the backend's RwLock) → `Hub::state` → `Watcher::inner`.
+//! The dispatcher holds `Hub::state` while it queues an event, and PROGRESS is queued
+//! under the same lock, so a bookmark can never overtake an event it claims to cover.
+//! No lock is held while a callback runs.
+
+use super::delivery;
+use super::registry::Registry;
+use super::{CancelReason, Event, EventKind, WatchOptions};
+use crate::entry::Entry;
+use crate::error::{Error, ErrorKind, Result};
+use crate::key::{matches_prefix, validate_key, validate_prefix};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
+
+/// What a watch wants before live events.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CatchUpMode {
+    /// Nothing: live events from registration on.
+    Live,
+    /// The live entries in scope, then SYNCED.
+    Snapshot,
+    /// Every retained event in scope at or after this revision.
+    Replay(u64),
+}
+
+/// What the feed hands to a registration, inside its critical section.
+#[derive(Debug, Clone, Default)]
+pub struct CatchUp {
+    /// Entries in scope, in revision order (replay) or key order (snapshot), each with
+    /// the key's previous live entry when the feed knows it.
+    pub entries: Vec<(Entry, Option<Entry>)>,
+    /// The revision the catch-up is complete through: live dispatch continues after it.
+    pub through: u64,
+    /// A replay could not be complete: some event in scope at or after the start is gone.
+    pub history_lost: bool,
+}
+
+/// A source of events for a hub: it calls [`Hub::dispatch`] with every write, in
+/// revision order, and serves catch-ups atomically with respect to those calls.
+pub trait Feed: Send + Sync {
+    /// Computes the catch-up for `target` (a key, or a prefix when `prefix`) and calls
+    /// `register` with it such that every event after `CatchUp::through` is dispatched
+    /// after `register` returns, and none at or before it is dispatched afterwards.
+    fn catch_up(
+        &self,
+        target: &str,
+        prefix: bool,
+        mode: CatchUpMode,
+        register: &mut dyn FnMut(CatchUp),
+    ) -> Result<()>;
+}
+
+/// What a callback watch runs for each event.
+pub type Callback = Box<dyn FnMut(&Event) + Send>;
+
+struct HubState {
+    registry: Registry<Arc<Watcher>>,
+    /// The newest revision dispatched: every event up to it is in its watchers' queues.
+    dispatched: u64,
+    closed: bool,
+}
+
+pub struct Hub {
+    state: Mutex<HubState>,
+    feed: Arc<dyn Feed>,
+    max_watchers: usize,
+    next_id: AtomicU64,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Hub {
+    pub fn new(feed: Arc<dyn Feed>, max_watchers: usize) -> Arc<Hub> {
+        Arc::new(Hub {
+            state: Mutex::new(HubState {
+                registry: Registry::default(),
+                dispatched: 0,
+                closed: false,
+            }),
+            feed,
+            max_watchers,
+            next_id: AtomicU64::new(1),
+        })
+    }
+
+    /// Live watchers (registered and not ended).
+    pub fn watcher_count(&self) -> usize {
+        lock(&self.state).registry.len()
+    }
+
+    /// Called by the feed with every write, in strictly increasing revision order.
+    pub fn dispatch(&self, entry: &Entry, prev: Option<&Entry>) {
+        let mut state = lock(&self.state);
+        if state.closed || entry.revision <= state.dispatched {
+            return;
+        }
+        let mut ended = Vec::new();
+        state.registry.for_each_match(&entry.key, |id, watcher| {
+            if !watcher.offer(entry, prev) {
+                ended.push(id);
+            }
+        });
+        for id in ended {
+            state.registry.remove(id);
+        }
+        state.dispatched = entry.revision;
+    }
+
+    /// Opens a watch on `target`; `callback` makes it a callback watch.
+    pub fn watch(
+        self: &Arc<Self>,
+        target: &str,
+        options: WatchOptions,
+        callback: Option<Callback>,
+    ) -> Result<Watch> {
+        if options.prefix {
+            validate_prefix(target)?;
+        } else {
+            validate_key(target)?;
+        }
+        if options.snapshot && options.start_revision != 0 {
+            return Err(Error::invalid(
+                "a watch takes either snapshot or start_revision, not both",
+            ));
+        }
+        if options.buffer_size == 0 {
+            return Err(Error::invalid("watch buffer_size must be at least 1"));
+        }
+        let mode = if options.snapshot {
+            CatchUpMode::Snapshot
+        } else if options.start_revision != 0 {
+            CatchUpMode::Replay(options.start_revision)
+        } else {
+            CatchUpMode::Live
+        };
+        let has_callback = callback.is_some();
+        let watcher = Arc::new_cyclic(|me| Watcher {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            target: target.into(),
+            options,
+            hub: Arc::downgrade(self),
+            inner: Mutex::new(Inner::default()),
+            changed: Condvar::new(),
+            callback: callback.map(Mutex::new),
+            me: me.clone(),
+        });
+        let mut registered = Err(Error::internal("the feed never called register"));
+        self.feed
+            .catch_up(target, watcher.options.prefix, mode, &mut |catch_up| {
+                registered = self.register(&watcher, mode, catch_up);
+            })?;
+        registered?;
+        if watcher
+            .options
+            .progress_interval
+            .is_some_and(|i| !i.is_zero())
+        {
+            delivery::watch_progress(&watcher);
+        }
+        if has_callback {
+            watcher.schedule_if_pending();
+        }
+        Ok(Watch { watcher })
+    }
+
+    /// Registration proper, inside the feed's critical section.
+    fn register(&self, watcher: &Arc<Watcher>, mode: CatchUpMode, catch_up: CatchUp) -> Result<()> {
+        let mut state = lock(&self.state);
+        if state.closed {
+            return Err(Error::closed("store"));
+        }
+        if state.registry.len() >= self.max_watchers {
+            return Err(Error::new(
+                ErrorKind::Limit,
+                format!(
+                    "this store already has {} watchers (max_watchers)",
+                    self.max_watchers
+                ),
+            ));
+        }
+        let options = &watcher.options;
+        let mut inner = lock(&watcher.inner);
+        if let CatchUpMode::Replay(start) = mode {
+            if catch_up.history_lost {
+                let message = format!(
+                    "events at or after revision {start} on {:?} are no longer retained",
+                    &*watcher.target
+                );
+                inner.end(CancelReason::HistoryLost, start - 1, message);
+                return Ok(());
+            }
+        }
+        for (entry, prev) in catch_up.entries {
+            let wanted = entry.is_live() || !options.ignore_deletes;
+            if wanted && watcher.matches(&entry.key) {
+                let prev = if options.prev_value { prev } else { None };
+                inner.queue.push_back(Event::data(entry, prev));
+            }
+        }
+        if mode == CatchUpMode::Snapshot {
+            inner
+                .queue
+                .push_back(Event::marker(EventKind::Synced, catch_up.through));
+        }
+        inner.initial_left = inner.queue.len();
+        inner.last_revision = match mode {
+            CatchUpMode::Replay(start) => catch_up.through.max(start - 1),
+            _ => catch_up.through,
+        };
+        drop(inner);
+        state
+            .registry
+            .insert(watcher.id, &watcher.target, options.prefix, watcher.clone());
+        Ok(())
+    }
+
+    fn unregister(&self, id: u64) {
+        lock(&self.state).registry.remove(id);
+    }
+
+    /// Queues PROGRESS for a watcher that is still registered; false once it is not.
+    pub(crate) fn progress(&self, watcher: &Watcher) -> bool {
+        let state = lock(&self.state);
+        if state.closed {
+            return false;
+        }
+        let mut inner = lock(&watcher.inner);
+        if inner.ended || inner.closed {
+            return false;
+        }
+        // A full queue skips this bookmark: the next one says as much.
+        if inner.live_len() < watcher.options.buffer_size {
+            let revision = state.dispatched.max(inner.last_revision);
+            inner.last_revision = revision;
+            inner
+                .queue
+                .push_back(Event::marker(EventKind::Progress, revision));
+            drop(inner);
+            watcher.notify();
+        }
+        true
+    }
+
+    /// Ends every watch with CANCELED(store closed) and waits until callbacks are quiet.
+    pub fn close(&self) {
+        let watchers = {
+            let mut state = lock(&self.state);
+            if state.closed {
+                return;
+            }
+            state.closed = true;
+            let dispatched = state.dispatched;
+            let watchers = state.registry.drain();
+            for watcher in &watchers {
+                let mut inner = lock(&watcher.inner);
+                let last = inner.last_revision.max(dispatched);
+                inner.end(
+                    CancelReason::StoreClosed,
+                    last,
+                    "the store was closed".into(),
+                );
+                drop(inner);
+                watcher.notify();
+            }
+            watchers
+        };
+        for watcher in watchers {
+            watcher.quiesce_after_end();
+        }
+    }
+}
+
+#[derive(Default)]
+struct Inner {
+    queue: VecDeque<Event>,
+    /// How many catch-up events are still at the front of the queue (outside the bound).
+    initial_left: usize,
+    /// The final CANCELED is queued: nothing more will be.
+    ended: bool,
+    /// The owner closed the watch: nothing more is delivered.
+    closed: bool,
+    /// The final CANCELED was taken.
+    finished: bool,
+    /// Every matching event up to here is queued (or was delivered).
+    last_revision: u64,
+    /// A delivery thread owns this watcher until it puts it back.
+    scheduled: bool,
+    /// The thread inside the callback right now.
+    running_on: Option<ThreadId>,
+}
+
+impl Inner {
+    fn live_len(&self) -> usize {
+        self.queue.len() - self.initial_left
+    }
+
+    fn end(&mut self, reason: CancelReason, last_revision: u64, message: String) {
+        self.last_revision = last_revision;
+        self.ended = true;
+        self.queue
+            .push_back(Event::canceled(reason, last_revision, message));
+    }
+
+    fn take(&mut self) -> Option<Event> {
+        let event = self.queue.pop_front()?;
+        self.initial_left = self.initial_left.saturating_sub(1);
+        if event.kind == EventKind::Canceled {
+            self.finished = true;
+        }
+        Some(event)
+    }
+}
+
+pub(crate) struct Watcher {
+    id: u64,
+    target: Box<str>,
+    options: WatchOptions,
+    hub: Weak<Hub>,
+    inner: Mutex<Inner>,
+    changed: Condvar,
+    callback: Option<Mutex<Callback>>,
+    /// Itself, so a notification can hand an `Arc` to the delivery pool.
+    me: Weak<Watcher>,
+}
+
+impl Watcher {
+    fn matches(&self, key: &str) -> bool {
+        if self.options.prefix {
+            matches_prefix(key, &self.target)
+        } else {
+            key == &*self.target
+        }
+    }
+
+    pub(crate) fn progress_interval(&self) -> Option<Duration> {
+        self.options.progress_interval.filter(|i| !i.is_zero())
+    }
+
+    pub(crate) fn hub(&self) -> Option<Arc<Hub>> {
+        self.hub.upgrade()
+    }
+
+    /// Queues a dispatched write; false when the watcher has ended and must be unfiled.
+    fn offer(&self, entry: &Entry, prev: Option<&Entry>) -> bool {
+        let mut inner = lock(&self.inner);
+        if inner.ended || inner.closed {
+            return false;
+        }
+        if entry.revision <= inner.last_revision {
+            return true;
+        }
+        if self.options.ignore_deletes && !entry.is_live() {
+            inner.last_revision = entry.revision;
+            return true;
+        }
+        if inner.live_len() >= self.options.buffer_size {
+            let message = format!(
+                "the watcher did not keep up: {} events were waiting when revision {} arrived",
+                inner.live_len(),
+                entry.revision
+            );
+            inner.end(CancelReason::Overflow, entry.revision - 1, message);
+            drop(inner);
+            self.notify();
+            return false;
+        }
+        let prev = prev.filter(|_| self.options.prev_value).cloned();
+        inner.queue.push_back(Event::data(entry.clone(), prev));
+        inner.last_revision = entry.revision;
+        drop(inner);
+        self.notify();
+        true
+    }
+
+    fn notify(&self) {
+        if self.callback.is_some() {
+            self.schedule_if_pending();
+        } else {
+            self.changed.notify_all();
+        }
+    }
+
+    /// Hands a callback watcher with queued events to the delivery pool, once.
+    fn schedule_if_pending(&self) {
+        let mut inner = lock(&self.inner);
+        if inner.scheduled || inner.closed || inner.queue.is_empty() {
+            return;
+        }
+        let Some(me) = self.me.upgrade() else {
+            return;
+        };
+        inner.scheduled = true;
+        drop(inner);
+        delivery::schedule(me);
+    }
+
+    /// One delivery step on a pool thread: run the callback for the next event. Returns
+    /// whether the watcher still has events and goes back in the pool's queue.
+    pub(crate) fn deliver_one(&self) -> bool {
+        let Some(callback) = &self.callback else {
+            return false;
+        };
+        let event = {
+            let mut inner = lock(&self.inner);
+            let next = if inner.closed { None } else { inner.take() };
+            match next {
+                Some(event) => {
+                    inner.running_on = Some(std::thread::current().id());
+                    event
+                }
+                None => {
+                    inner.scheduled = false;
+                    drop(inner);
+                    self.changed.notify_all();
+                    return false;
+                }
+            }
+        };
+        {
+            let mut callback = lock(callback);
+            // A panicking Rust callback must not take the delivery thread down with it.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (*callback)(&event)));
+        }
+        let mut inner = lock(&self.inner);
+        inner.running_on = None;
+        let more = !inner.closed && !inner.queue.is_empty();
+        if !more {
+            inner.scheduled = false;
+        }
+        drop(inner);
+        self.changed.notify_all();
+        more
+    }
+
+    /// The owner closes the watch: unfile it, stop delivery, and wait until no callback
+    /// runs on another thread (from inside its own callback, the current call is the last).
+    fn close(&self) {
+        if let Some(hub) = self.hub.upgrade() {
+            hub.unregister(self.id);
+        }
+        let mut inner = lock(&self.inner);
+        inner.closed = true;
+        inner.queue.clear();
+        inner.initial_left = 0;
+        let me = std::thread::current().id();
+        while inner.running_on.is_some_and(|t| t != me) {
+            inner = self.changed.wait(inner).unwrap_or_else(|p| p.into_inner());
+        }
+        drop(inner);
+        self.changed.notify_all();
+    }
+
+    /// After the store ended this watch: a callback watch delivers its last events
+    /// (CANCELED included) before this returns. On a delivery thread — a callback closing
+    /// its own store — waiting for the pool could wait for itself, so the rest is
+    /// discarded instead and only callbacks running elsewhere are waited for.
+    fn quiesce_after_end(&self) {
+        if self.callback.is_none() {
+            return;
+        }
+        let mut inner = lock(&self.inner);
+        if delivery::on_delivery_thread() {
+            inner.closed = true;
+            inner.queue.clear();
+        }
+        let me = std::thread::current().id();
+        loop {
+            let running_elsewhere = inner.running_on.is_some_and(|t| t != me);
+            let pending = !inner.closed && !inner.queue.is_empty();
+            if !running_elsewhere && !pending {
+                break;
+            }
+            inner = self.changed.wait(inner).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    fn next(&self, timeout: Option<Duration>) -> Result<Event> {
+        if self.callback.is_some() {
+            return Err(Error::invalid(
+                "this watch delivers to a callback; it cannot be polled",
+            ));
+        }
+        let deadline = timeout.map(|t| Instant::now() + t);
+        let mut inner = lock(&self.inner);
+        loop {
+            if inner.closed || inner.finished {
+                return Err(Error::closed("watch"));
+            }
+            if let Some(event) = inner.take() {
+                return Ok(event);
+            }
+            inner = match deadline {
+                None => self.changed.wait(inner).unwrap_or_else(|p| p.into_inner()),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return Err(Error::new(
+                            ErrorKind::Timeout,
+                            format!(
+                                "no event within {} ms",
+                                timeout.unwrap_or_default().as_millis()
+                            ),
+                        ));
+                    }
+                    self.changed
+                        .wait_timeout(inner, deadline - now)
+                        .unwrap_or_else(|p| p.into_inner())
+                        .0
+                }
+            };
+        }
+    }
+}
+
+/// An open watch. Poll it with [`Watch::next`] (or let its callback run); closing or
+/// dropping it unregisters the watcher.
+pub struct Watch {
+    watcher: Arc<Watcher>,
+}
+
+impl Watch {
+    /// The next event: waits up to `timeout` (`None`: forever, zero: not at all).
+    /// `Timeout` when none came, `Closed` after the final CANCELED was taken or once the
+    /// watch is closed.
+    pub fn next(&self, timeout: Option<Duration>) -> Result<Event> {
+        self.watcher.next(timeout)
+    }
+
+    /// Ends the watch. When this returns its callback is not running on another thread
+    /// and will never be called again. Idempotent.
+    pub fn close(&self) {
+        self.watcher.close();
+    }
+
+    /// What the watch is on.
+    pub fn target(&self) -> &str {
+        &self.watcher.target
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        self.watcher.close();
+    }
+}

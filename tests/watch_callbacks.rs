@@ -1,0 +1,99 @@
+//! Callback delivery: a callback may close its own watch, after `close` returns a
+//! callback is never called again, and closing the store quiesces callbacks.
+//! (The 1,000-watch thread bound is in watch_threads.rs, alone in its process.)
+
+mod watch_support;
+
+use coordkv::{Event, EventKind, WatchOptions};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use watch_support::{eventually, test_stores};
+
+#[test]
+fn a_callback_can_close_its_own_watch_and_close_quiesces() {
+    for (_backend, store) in test_stores("cb_close", "") {
+        // Closing from inside: the current call is the last one.
+        let calls = Arc::new(AtomicUsize::new(0));
+        let slot: Arc<Mutex<Option<coordkv::Watch>>> = Arc::new(Mutex::new(None));
+        let (c, s) = (calls.clone(), slot.clone());
+        let watch = store
+            .watch_callback("/self", WatchOptions::default(), move |_e: &Event| {
+                if c.fetch_add(1, Ordering::SeqCst) == 1 {
+                    if let Some(w) = s.lock().unwrap().as_ref() {
+                        w.close();
+                    }
+                }
+            })
+            .unwrap();
+        *slot.lock().unwrap() = Some(watch);
+        for i in 0..5u8 {
+            store.put("/self", &[i]).unwrap();
+        }
+        eventually("the self-closing callback's second call", || {
+            calls.load(Ordering::SeqCst) >= 2
+        });
+        eventually("the watch to leave the registry", || {
+            store.watcher_count() == 0
+        });
+        store.put("/self", b"after").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+        // Closing from another thread while the callback runs: once close returns, the
+        // callback has finished and is never entered again.
+        let inside = Arc::new(AtomicBool::new(false));
+        let after_close = Arc::new(AtomicBool::new(false));
+        let entered = Arc::new(AtomicUsize::new(0));
+        let (i2, a2, e2) = (inside.clone(), after_close.clone(), entered.clone());
+        let watch = store
+            .watch_callback("/busy", WatchOptions::default(), move |_e: &Event| {
+                assert!(
+                    !a2.load(Ordering::SeqCst),
+                    "callback entered after close returned"
+                );
+                e2.fetch_add(1, Ordering::SeqCst);
+                i2.store(true, Ordering::SeqCst);
+                std::thread::sleep(Duration::from_millis(5));
+                i2.store(false, Ordering::SeqCst);
+            })
+            .unwrap();
+        for i in 0..20u8 {
+            store.put("/busy", &[i]).unwrap();
+        }
+        eventually("the callback to start", || {
+            entered.load(Ordering::SeqCst) > 0
+        });
+        watch.close();
+        assert!(
+            !inside.load(Ordering::SeqCst),
+            "close returned while the callback ran"
+        );
+        after_close.store(true, Ordering::SeqCst);
+        store.put("/busy", b"late").unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        assert!(entered.load(Ordering::SeqCst) < 21);
+    }
+}
+
+#[test]
+fn store_close_delivers_canceled_to_callbacks_before_returning() {
+    for (_backend, store) in test_stores("cb_store_close", "") {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let _watch = store
+            .watch_callback(
+                "/z/",
+                WatchOptions {
+                    prefix: true,
+                    ..WatchOptions::default()
+                },
+                move |e: &Event| sink.lock().unwrap().push(e.kind),
+            )
+            .unwrap();
+        store.put("/z/a", b"1").unwrap();
+        store.close();
+        let kinds = events.lock().unwrap().clone();
+        assert_eq!(kinds, [EventKind::Put, EventKind::Canceled]);
+    }
+}
