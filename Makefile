@@ -5,4 +5,4 @@ demo:
 test:
 	bash scripts/test.sh
 bench:
-	bash bench/run.sh
+	python3 bench/run.py --full
