@@ -543,6 +543,9 @@ fn connect_options(
     })
 }
 
+/// Room for a message's headers on top of `max_value_size` in the stream's per-message limit.
+const HEADER_ROOM: usize = 4096;
+
 async fn open_bucket(js: &jetstream::Context, config: &Config) -> Result<kv::Store> {
     match js.get_key_value(config.bucket.as_str()).await {
         Ok(store) => return Ok(store),
@@ -558,7 +561,10 @@ async fn open_bucket(js: &jetstream::Context, config: &Config) -> Result<kv::Sto
                 Storage::File => jetstream::stream::StorageType::File,
                 Storage::Memory => jetstream::stream::StorageType::Memory,
             },
-            max_value_size: i32::try_from(config.max_value_size).unwrap_or(i32::MAX),
+            // The stream's limit counts headers too (the CAS and tombstone headers), so it
+            // gets room for them; the value itself is limited by the core (LIMIT).
+            max_value_size: i32::try_from(config.max_value_size.saturating_add(HEADER_ROOM))
+                .unwrap_or(i32::MAX),
             max_bytes: config.max_bytes,
             ..Default::default()
         })
