@@ -141,13 +141,17 @@ fn bucket_options_reach_the_server() {
     .to_string();
     let store = Store::open_json(&json).unwrap();
     store.put("/o", b"v").unwrap();
+    // A value of exactly max_value_size still fits with the CAS headers of create/update.
+    let rev = store.create("/full", &[b'x'; 4096]).unwrap();
+    store.update("/full", &[b'y'; 4096], rev).unwrap();
     block_on(async {
         let kv = plain_bucket(&server.url(), &bucket).await;
         let mut stream = kv.stream.clone();
         let config = stream.info().await.unwrap().config.clone();
         assert_eq!(config.max_messages_per_subject, 3);
         assert_eq!(config.storage, jetstream::stream::StorageType::Memory);
-        assert_eq!(config.max_message_size, 4096);
+        // The stream's limit counts headers too: the value limit plus room for them.
+        assert_eq!(config.max_message_size, 4096 + 4096);
         assert_eq!(config.max_bytes, 1048576);
     });
 }
