@@ -15,6 +15,7 @@ use crate::key::{validate_key, validate_prefix};
 use crate::runtime;
 use crate::watch::hub::Callback;
 use crate::watch::mem_feed::MemFeed;
+use crate::watch::nats_feed::NatsFeed;
 use crate::watch::{Event, Hub, Watch, WatchOptions};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,8 +46,8 @@ pub type Current<'a> = Option<&'a Entry>;
 pub struct Store {
     backend: Arc<dyn Backend>,
     mem: Option<Arc<MemBackend>>,
-    /// The watch hub; `None` until the backend has a feed (nats://, phase 2).
-    hub: Option<Arc<Hub>>,
+    /// The watch hub, fed by the backend's feed (mem: write observer; nats: one consumer).
+    hub: Arc<Hub>,
     config: Config,
     fork_generation: u64,
     closed: AtomicBool,
@@ -65,20 +66,23 @@ impl Store {
 
     pub fn open_with(config: Config) -> Result<Store> {
         let fork_generation = runtime::fork_generation();
-        let (backend, mem): (Arc<dyn Backend>, Option<Arc<MemBackend>>) =
+        let (backend, mem, hub): (Arc<dyn Backend>, Option<Arc<MemBackend>>, Arc<Hub>) =
             match config.backend_kind()? {
                 BackendKind::Mem => {
                     let mem = Arc::new(MemBackend::new(config.history));
-                    (mem.clone(), Some(mem))
+                    let feed = MemFeed::new(mem.clone());
+                    let hub = Hub::new(feed.clone(), config.max_watchers);
+                    feed.attach(&hub);
+                    (mem.clone(), Some(mem), hub)
                 }
-                BackendKind::Nats => (Arc::new(NatsBackend::open(&config)?), None),
+                BackendKind::Nats => {
+                    let nats = Arc::new(NatsBackend::open(&config)?);
+                    let feed = NatsFeed::new(nats.clone());
+                    let hub = Hub::new(feed.clone(), config.max_watchers);
+                    feed.attach(&hub);
+                    (nats, None, hub)
+                }
             };
-        let hub = mem.as_ref().map(|mem| {
-            let feed = MemFeed::new(mem.clone());
-            let hub = Hub::new(feed.clone(), config.max_watchers);
-            feed.attach(&hub);
-            hub
-        });
         Ok(Store {
             backend,
             mem,
@@ -281,12 +285,7 @@ impl Store {
 
     fn hub(&self) -> Result<&Arc<Hub>> {
         self.live()?;
-        self.hub.as_ref().ok_or_else(|| {
-            Error::new(
-                ErrorKind::Unsupported,
-                "watches are not available on this backend yet",
-            )
-        })
+        Ok(&self.hub)
     }
 
     /// Watches a key (or a prefix, with `options.prefix`); poll it with `Watch::next`.
@@ -309,7 +308,7 @@ impl Store {
 
     /// How many watchers are registered (for tests and diagnostics).
     pub fn watcher_count(&self) -> usize {
-        self.hub.as_ref().map_or(0, |hub| hub.watcher_count())
+        self.hub.watcher_count()
     }
 
     /// Closes the store: later calls fail with `Closed`; every watch ends with
@@ -317,10 +316,10 @@ impl Store {
     /// Idempotent.
     pub fn close(&self) {
         if !self.closed.swap(true, Ordering::AcqRel) {
+            // The hub first: its feed deletes its server-side consumer while the
+            // connection is still up.
+            self.hub.close();
             self.backend.close();
-            if let Some(hub) = &self.hub {
-                hub.close();
-            }
         }
     }
 

@@ -92,6 +92,11 @@ fn store_close_delivers_canceled_to_callbacks_before_returning() {
             )
             .unwrap();
         store.put("/z/a", b"1").unwrap();
+        // On NATS the write reaches the watcher asynchronously: let it arrive first.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while events.lock().unwrap().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
         store.close();
         let kinds = events.lock().unwrap().clone();
         assert_eq!(kinds, [EventKind::Put, EventKind::Canceled]);

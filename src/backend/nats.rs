@@ -247,7 +247,7 @@ impl NatsBackend {
 
     /// Runs `op` on the runtime, cut short by a permission violation that concerns this
     /// bucket (the server reports those asynchronously, not as the call's reply).
-    fn guarded<T>(&self, doing: &str, op: impl Future<Output = Result<T>>) -> Result<T> {
+    pub(crate) fn guarded<T>(&self, doing: &str, op: impl Future<Output = Result<T>>) -> Result<T> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::closed("store"));
         }
@@ -342,12 +342,12 @@ impl NatsBackend {
     /// Streams the bucket's messages under `filter` through an ephemeral ordered consumer,
     /// handing each (NATS key, entry parts) to `visit`. Each step is bounded by the request
     /// timeout rather than the whole walk, so a large bucket is not cut off.
-    async fn walk(
+    pub(crate) async fn walk(
         &self,
         filter: &str,
         deliver_policy: jetstream::consumer::DeliverPolicy,
         headers_only: bool,
-        visit: &mut dyn FnMut(&str, Operation, Bytes, u64, u64),
+        visit: &mut (dyn FnMut(&str, Operation, Bytes, u64, u64) + Send),
     ) -> Result<()> {
         let step = self.request_timeout;
         let timed_out = || {
@@ -376,6 +376,32 @@ impl NatsBackend {
         .await
         .map_err(|_| timed_out())?
         .map_err(|e| map_error(&e))?;
+        // The consumer is temporary: delete it however the walk ends, so walks never add
+        // to the stream's consumer count (the server would only drop it after a while).
+        let name = consumer.cached_info().name.clone();
+        let walked = self.walk_consumer(consumer, step, visit).await;
+        let stream = self.bucket.stream.clone();
+        self.runtime.spawn(async move {
+            let _ = tokio::time::timeout(step, stream.delete_consumer(&name)).await;
+        });
+        walked
+    }
+
+    async fn walk_consumer(
+        &self,
+        consumer: jetstream::consumer::Consumer<jetstream::consumer::push::OrderedConfig>,
+        step: Duration,
+        visit: &mut (dyn FnMut(&str, Operation, Bytes, u64, u64) + Send),
+    ) -> Result<()> {
+        let timed_out = || {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no progress within the request timeout ({} ms)",
+                    step.as_millis()
+                ),
+            )
+        };
         if consumer.cached_info().num_pending == 0 {
             return Ok(());
         }
@@ -584,7 +610,7 @@ fn is_missing_stream(err: &(dyn StdError + 'static)) -> bool {
     jetstream_code(err) == Some(10059) || chain_text(err).contains("stream not found")
 }
 
-fn operation_of(headers: Option<&HeaderMap>) -> Operation {
+pub(crate) fn operation_of(headers: Option<&HeaderMap>) -> Operation {
     let Some(headers) = headers else {
         return Operation::Put;
     };
@@ -861,6 +887,26 @@ impl Backend for NatsBackend {
     }
 }
 
+/// What the watch feed (`watch::nats_feed`) reads the bucket with.
+impl NatsBackend {
+    pub(crate) fn runtime(&self) -> &Handle {
+        &self.runtime
+    }
+
+    pub(crate) fn stream(&self) -> &jetstream::stream::Stream {
+        &self.bucket.stream
+    }
+
+    /// `$KV.<bucket>.`: a message's subject is this + the NATS key.
+    pub(crate) fn read_prefix(&self) -> &str {
+        &self.read_prefix
+    }
+
+    pub(crate) fn request_timeout(&self) -> Duration {
+        self.request_timeout
+    }
+}
+
 impl NatsBackend {
     /// `walk` under the permission-violation guard; the walk bounds each step itself.
     fn call_walk(
@@ -869,7 +915,7 @@ impl NatsBackend {
         filter: &str,
         deliver_policy: jetstream::consumer::DeliverPolicy,
         headers_only: bool,
-        visit: &mut dyn FnMut(&str, Operation, Bytes, u64, u64),
+        visit: &mut (dyn FnMut(&str, Operation, Bytes, u64, u64) + Send),
     ) -> Result<()> {
         self.guarded(
             doing,

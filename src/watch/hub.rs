@@ -55,6 +55,13 @@ pub trait Feed: Send + Sync {
         mode: CatchUpMode,
         register: &mut dyn FnMut(CatchUp),
     ) -> Result<()>;
+
+    /// A watcher on `target` left the hub (closed, ended, or never registered): a feed
+    /// that subscribes per target may stop following it. Called under the hub's lock.
+    fn release(&self, _target: &str, _prefix: bool) {}
+
+    /// The hub closed: stop feeding it and release server-side resources.
+    fn shutdown(&self) {}
 }
 
 /// What a callback watch runs for each event.
@@ -110,9 +117,25 @@ impl Hub {
             }
         });
         for id in ended {
-            state.registry.remove(id);
+            if let Some(watcher) = state.registry.remove(id) {
+                self.feed.release(&watcher.target, watcher.options.prefix);
+            }
         }
         state.dispatched = entry.revision;
+    }
+
+    /// The newest revision dispatched (0 before the first).
+    pub fn dispatched(&self) -> u64 {
+        lock(&self.state).dispatched
+    }
+
+    /// Whether some live watcher of `key` asked for previous values.
+    pub fn prev_wanted(&self, key: &str) -> bool {
+        let mut wanted = false;
+        lock(&self.state)
+            .registry
+            .for_each_match(key, |_, watcher| wanted |= watcher.options.prev_value);
+        wanted
     }
 
     /// Opens a watch on `target`; `callback` makes it a callback watch.
@@ -158,6 +181,10 @@ impl Hub {
             .catch_up(target, watcher.options.prefix, mode, &mut |catch_up| {
                 registered = self.register(&watcher, mode, catch_up);
             })?;
+        if !matches!(registered, Ok(true)) {
+            // Not filed (refused, or ended at once by history lost): the feed may forget it.
+            self.feed.release(target, watcher.options.prefix);
+        }
         registered?;
         if watcher
             .options
@@ -172,8 +199,14 @@ impl Hub {
         Ok(Watch { watcher })
     }
 
-    /// Registration proper, inside the feed's critical section.
-    fn register(&self, watcher: &Arc<Watcher>, mode: CatchUpMode, catch_up: CatchUp) -> Result<()> {
+    /// Registration proper, inside the feed's critical section; `Ok(false)` when the watch
+    /// ended at once instead of being filed.
+    fn register(
+        &self,
+        watcher: &Arc<Watcher>,
+        mode: CatchUpMode,
+        catch_up: CatchUp,
+    ) -> Result<bool> {
         let mut state = lock(&self.state);
         if state.closed {
             return Err(Error::closed("store"));
@@ -196,7 +229,7 @@ impl Hub {
                     &*watcher.target
                 );
                 inner.end(CancelReason::HistoryLost, start - 1, message);
-                return Ok(());
+                return Ok(false);
             }
         }
         for (entry, prev) in catch_up.entries {
@@ -220,11 +253,14 @@ impl Hub {
         state
             .registry
             .insert(watcher.id, &watcher.target, options.prefix, watcher.clone());
-        Ok(())
+        Ok(true)
     }
 
     fn unregister(&self, id: u64) {
-        lock(&self.state).registry.remove(id);
+        let mut state = lock(&self.state);
+        if let Some(watcher) = state.registry.remove(id) {
+            self.feed.release(&watcher.target, watcher.options.prefix);
+        }
     }
 
     /// Queues PROGRESS for a watcher that is still registered; false once it is not.
@@ -273,6 +309,7 @@ impl Hub {
             }
             watchers
         };
+        self.feed.shutdown();
         for watcher in watchers {
             watcher.quiesce_after_end();
         }

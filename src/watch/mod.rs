@@ -63,6 +63,7 @@
 mod delivery;
 pub mod hub;
 pub mod mem_feed;
+pub mod nats_feed;
 pub mod registry;
 
 pub use hub::{Feed, Hub, Watch};
