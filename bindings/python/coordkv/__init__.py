@@ -10,7 +10,7 @@
 Modules, from the C boundary up: _ffi (ctypes declarations and library loading),
 errors (one exception class per ckv_status), entry (Entry, Operation), _handle and
 _callbacks (handle lifetimes and C-to-Python callbacks, shared with watches to come),
-store (Store).
+store (Store), watch (Watch, Event).
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from .errors import (
     UnsupportedError,
 )
 from .store import Key, ModifyFunction, Store, Value
+from .watch import CancelReason, Event, EventKind, Watch, WatchCallback
 
 __version__ = "0.1.0"
 
@@ -56,12 +57,15 @@ def library_path() -> str:
 
 __all__ = [
     "ERROR_CLASSES",
+    "CancelReason",
     "CanceledError",
     "ClosedError",
     "ConflictError",
     "CoordkvError",
     "CoordkvTimeoutError",
     "Entry",
+    "Event",
+    "EventKind",
     "InternalError",
     "InvalidArgumentError",
     "Key",
@@ -75,6 +79,8 @@ __all__ = [
     "UnavailableError",
     "UnsupportedError",
     "Value",
+    "Watch",
+    "WatchCallback",
     "library_path",
     "library_version",
 ]

@@ -34,6 +34,18 @@ class Registry(Generic[_T]):
             with self._lock:
                 del self._items[token]
 
+    def add(self, item: _T) -> int:
+        """Registers `item` until `discard(token)`: for registrations that outlive one
+        call, such as a callback watch, which lives until its handle is closed."""
+        with self._lock:
+            token = next(self._tokens)
+            self._items[token] = item
+        return token
+
+    def discard(self, token: int) -> None:
+        with self._lock:
+            self._items.pop(token, None)
+
     def get(self, token: Optional[int]) -> Optional[_T]:
         if token is None:
             return None

@@ -60,8 +60,30 @@ class ckv_rmw_result(Structure):
     pass
 
 
+class ckv_watch(Structure):
+    pass
+
+
+class ckv_event(Structure):
+    pass
+
+
+class ckv_watch_options(Structure):
+    _fields_ = [
+        ("prefix", ctypes.c_bool),
+        ("start_revision", c_uint64),
+        ("snapshot", ctypes.c_bool),
+        ("prev_value", ctypes.c_bool),
+        ("ignore_deletes", ctypes.c_bool),
+        ("buffer_size", c_size_t),
+        ("progress_interval_ms", c_uint64),
+    ]
+
+
 ckv_status = c_int32
 ckv_operation = c_int32
+ckv_event_type = c_int32
+ckv_cancel_reason = c_int32
 
 # ---- status codes (CKV_*) and operations (CKV_OP_*) ---------------------------------
 
@@ -84,11 +106,26 @@ CKV_OP_DELETE = 2
 CKV_OP_PURGE = 3
 CKV_OP_EXPIRED = 4
 
+CKV_EVENT_PUT = 1
+CKV_EVENT_DELETE = 2
+CKV_EVENT_PURGE = 3
+CKV_EVENT_EXPIRED = 4
+CKV_EVENT_SYNCED = 5
+CKV_EVENT_PROGRESS = 6
+CKV_EVENT_CANCELED = 7
+
+CKV_CANCEL_CLOSED = 1
+CKV_CANCEL_OVERFLOW = 2
+CKV_CANCEL_WATCHER_LIMIT = 3
+CKV_CANCEL_HISTORY_LOST = 4
+CKV_CANCEL_STORE_CLOSED = 5
+
 # ---- callback types -----------------------------------------------------------------
 
 ckv_rmw_fn = CFUNCTYPE(
     ckv_status, c_void_p, POINTER(ckv_entry), POINTER(ckv_rmw_result)
 )
+ckv_watch_fn = CFUNCTYPE(None, c_void_p, POINTER(ckv_event))
 
 # ---- finding the library ------------------------------------------------------------
 
@@ -230,3 +267,41 @@ _declare(
     ckv_status,
     [_p_store, c_char_p, c_size_t, ckv_rmw_fn, c_void_p, _p_u64, _pp_error],
 )
+
+# Watches and events.
+_p_watch = POINTER(ckv_watch)
+_p_event = POINTER(ckv_event)
+_p_options = POINTER(ckv_watch_options)
+_declare("ckv_watch_options_init", None, [_p_options])
+_declare(
+    "ckv_watch_open",
+    ckv_status,
+    [_p_store, c_char_p, c_size_t, _p_options, POINTER(_p_watch), _pp_error],
+)
+_declare(
+    "ckv_watch_next",
+    ckv_status,
+    [_p_watch, ctypes.c_int64, POINTER(_p_event), _pp_error],
+)
+_declare(
+    "ckv_watch_callback",
+    ckv_status,
+    [
+        _p_store,
+        c_char_p,
+        c_size_t,
+        _p_options,
+        ckv_watch_fn,
+        c_void_p,
+        POINTER(_p_watch),
+        _pp_error,
+    ],
+)
+_declare("ckv_watch_close", None, [_p_watch])
+_declare("ckv_event_kind", ckv_event_type, [_p_event])
+_declare("ckv_event_revision", c_uint64, [_p_event])
+_declare("ckv_event_entry", _p_entry, [_p_event])
+_declare("ckv_event_prev_entry", _p_entry, [_p_event])
+_declare("ckv_event_cancel_reason", ckv_cancel_reason, [_p_event])
+_declare("ckv_event_message", c_char_p, [_p_event])
+_declare("ckv_event_free", None, [_p_event])

@@ -25,6 +25,7 @@ from ._callbacks import Registry
 from ._handle import NativeHandle
 from .entry import Entry, borrowed_bytes, entry_from_native, entry_value
 from .errors import CoordkvError, call, invalid_argument
+from .watch import Watch, WatchCallback, open_callback_watch, open_watch, watch_options
 
 Key = Union[str, bytes]
 """A key or prefix: str (sent as UTF-8) or raw bytes (sent as they are)."""
@@ -292,6 +293,87 @@ class Store(NativeHandle):
             if modify_call.raised is not None:
                 raise modify_call.raised
         return revision.value
+
+    def watch(
+        self,
+        key: Key,
+        *,
+        prefix: bool = False,
+        start_revision: int = 0,
+        snapshot: bool = False,
+        prev_value: bool = False,
+        ignore_deletes: bool = False,
+        buffer_size: Optional[int] = None,
+        progress_interval: Optional[float] = None,
+    ) -> Watch:
+        """Watches a key (or, with prefix=True, every key starting with `key`).
+
+        start_revision replays every retained event from that revision first; snapshot
+        sends the current values, then SYNCED; prev_value attaches each key's previous
+        value; ignore_deletes skips all but PUT; buffer_size bounds the events waiting
+        to be taken (beyond it the watch ends with CANCELED(OVERFLOW)); progress_interval
+        (seconds) asks for PROGRESS bookmarks. Iterate the returned Watch, or call next().
+        """
+        options = _options(
+            prefix,
+            start_revision,
+            snapshot,
+            prev_value,
+            ignore_deletes,
+            buffer_size,
+            progress_interval,
+        )
+        return open_watch(self._handle, _key_bytes(key), options)
+
+    def watch_callback(
+        self,
+        key: Key,
+        callback: WatchCallback,
+        *,
+        prefix: bool = False,
+        start_revision: int = 0,
+        snapshot: bool = False,
+        prev_value: bool = False,
+        ignore_deletes: bool = False,
+        buffer_size: Optional[int] = None,
+        progress_interval: Optional[float] = None,
+    ) -> Watch:
+        """Like watch(), but `callback(event)` is called on a library thread, one event
+        at a time and in order, until the watch ends or is closed. The callback may call
+        any coordkv method, including close() on its own watch; an exception it raises is
+        kept on Watch.error and does not stop the watch."""
+        options = _options(
+            prefix,
+            start_revision,
+            snapshot,
+            prev_value,
+            ignore_deletes,
+            buffer_size,
+            progress_interval,
+        )
+        return open_callback_watch(self._handle, _key_bytes(key), options, callback)
+
+
+def _options(
+    prefix: bool,
+    start_revision: int,
+    snapshot: bool,
+    prev_value: bool,
+    ignore_deletes: bool,
+    buffer_size: Optional[int],
+    progress_interval: Optional[float],
+) -> Any:
+    if buffer_size is not None and not 0 <= operator.index(buffer_size) < _U64_LIMIT:
+        raise invalid_argument(f"buffer_size {buffer_size} is out of range")
+    return watch_options(
+        prefix=prefix,
+        start_revision=_revision(start_revision),
+        snapshot=snapshot,
+        prev_value=prev_value,
+        ignore_deletes=ignore_deletes,
+        buffer_size=buffer_size,
+        progress_interval=progress_interval,
+    )
 
 
 def _take_entry_list(entries: Any) -> List[Entry]:
