@@ -132,4 +132,32 @@ static inline ckv_status coordkv_go_read_modify_write(uintptr_t store, const cha
                                  (void *)call, revision_out, err_out);
 }
 
+/*
+ * Watches: a ckv_watch* is a handle like a store's, kept by Go as an integer. Events go
+ * to the exported Go trampoline (trampoline.go) with the watcher's cgo.Handle as user
+ * data.
+ */
+extern void coordkvGoWatchTrampoline(uintptr_t watcher, ckv_event *event);
+
+static inline void coordkv_go_watch_shim(void *user_data, const ckv_event *event) {
+    coordkvGoWatchTrampoline((uintptr_t)user_data, (ckv_event *)event);
+}
+
+static inline ckv_status coordkv_go_watch(uintptr_t store, const char *key, size_t key_len,
+                                          const ckv_watch_options *options, uintptr_t watcher,
+                                          uintptr_t *watch_out, ckv_error **err_out) {
+    ckv_watch *watch = NULL;
+    ckv_status status = ckv_watch_callback(coordkv_go_store(store), key, key_len, options,
+                                           coordkv_go_watch_shim, (void *)watcher, &watch,
+                                           err_out);
+    if (status == CKV_OK) {
+        *watch_out = (uintptr_t)watch;
+    }
+    return status;
+}
+
+static inline void coordkv_go_watch_close(uintptr_t watch) {
+    ckv_watch_close((ckv_watch *)watch);
+}
+
 #endif /* COORDKV_GO_H */

@@ -1,0 +1,382 @@
+// Watches: the events of a key or prefix on a channel.
+//
+// A Watcher is a callback watch of the C API (ckv_watch_callback): the library's own
+// delivery threads call the exported trampoline, so a thousand watchers cost no OS
+// thread each and no goroutine blocked in C. Those threads are shared by every watch of
+// the process, so the trampoline never blocks: it copies the event into the watcher's
+// queue and returns, and one goroutine per watcher moves the queue onto the channel.
+//
+// The queue holds at most BufferSize events, the same bound the library applies to its
+// own per-watcher queue: a reader that falls that far behind gets CANCELED(overflow)
+// with the last revision it was sent, exactly as from the library, and the watch is
+// closed. Nothing is dropped silently and nothing grows without bound. Every other rule
+// (order, snapshots, replays, resumption) is the library's; events arrive as it sent them.
+
+package coordkv
+
+// #include "coordkv_go.h"
+import "C"
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"runtime/cgo"
+	"sync"
+	"time"
+)
+
+// EventKind is what an event is: a CKV_EVENT_* code.
+type EventKind int32
+
+// The CKV_EVENT_* codes.
+const (
+	EventPut      EventKind = C.CKV_EVENT_PUT
+	EventDelete   EventKind = C.CKV_EVENT_DELETE
+	EventPurge    EventKind = C.CKV_EVENT_PURGE
+	EventExpired  EventKind = C.CKV_EVENT_EXPIRED
+	EventSynced   EventKind = C.CKV_EVENT_SYNCED
+	EventProgress EventKind = C.CKV_EVENT_PROGRESS
+	EventCanceled EventKind = C.CKV_EVENT_CANCELED
+)
+
+func (k EventKind) String() string {
+	switch k {
+	case EventPut:
+		return "PUT"
+	case EventDelete:
+		return "DELETE"
+	case EventPurge:
+		return "PURGE"
+	case EventExpired:
+		return "EXPIRED"
+	case EventSynced:
+		return "SYNCED"
+	case EventProgress:
+		return "PROGRESS"
+	case EventCanceled:
+		return "CANCELED"
+	}
+	return "UNKNOWN"
+}
+
+// CancelReason is why a watch ended: a CKV_CANCEL_* code.
+type CancelReason int32
+
+// The CKV_CANCEL_* codes.
+const (
+	CancelClosed       CancelReason = C.CKV_CANCEL_CLOSED
+	CancelOverflow     CancelReason = C.CKV_CANCEL_OVERFLOW
+	CancelWatcherLimit CancelReason = C.CKV_CANCEL_WATCHER_LIMIT
+	CancelHistoryLost  CancelReason = C.CKV_CANCEL_HISTORY_LOST
+	CancelStoreClosed  CancelReason = C.CKV_CANCEL_STORE_CLOSED
+)
+
+func (r CancelReason) String() string {
+	switch r {
+	case CancelClosed:
+		return "closed"
+	case CancelOverflow:
+		return "overflow"
+	case CancelWatcherLimit:
+		return "watcher limit"
+	case CancelHistoryLost:
+		return "history lost"
+	case CancelStoreClosed:
+		return "store closed"
+	}
+	return "none"
+}
+
+// Event is one event of one watch. Data events (PUT, DELETE, PURGE, EXPIRED) carry
+// Entry and, with PrevValue, Prev. For SYNCED and PROGRESS, Revision is the bookmark;
+// for CANCELED it is the last revision the watch is complete through (a new watch from
+// Revision+1 continues without a gap) and CancelReason says why it ended.
+type Event struct {
+	Kind         EventKind
+	Revision     uint64
+	Entry        *Entry
+	Prev         *Entry
+	CancelReason CancelReason
+	Message      string
+}
+
+// WatchOptions shape a watch; the zero value is an exact-key watch from now on.
+type WatchOptions struct {
+	// Prefix watches every key starting with the target instead of one key.
+	Prefix bool
+	// StartRevision replays every retained event from this revision first.
+	StartRevision uint64
+	// Snapshot sends the current values first, then SYNCED.
+	Snapshot bool
+	// PrevValue attaches each key's previous live value to data events.
+	PrevValue bool
+	// IgnoreDeletes skips DELETE, PURGE and EXPIRED events.
+	IgnoreDeletes bool
+	// BufferSize bounds the events waiting to be read (0: the library's default).
+	BufferSize int
+	// ProgressInterval asks for PROGRESS bookmarks this often (0: never).
+	ProgressInterval time.Duration
+}
+
+// WatchCanceledError is Err's answer when the watch was ended by the library (overflow,
+// history lost, store closed, ...). errors.Is(err, ErrCanceled) holds.
+type WatchCanceledError struct {
+	Reason       CancelReason
+	LastRevision uint64
+	Message      string
+}
+
+func (e *WatchCanceledError) Error() string {
+	return fmt.Sprintf("coordkv: watch canceled (%s) after revision %d: %s", e.Reason, e.LastRevision, e.Message)
+}
+
+// Is makes errors.Is(err, ErrCanceled) true.
+func (e *WatchCanceledError) Is(target error) bool { return target == ErrCanceled }
+
+// Watcher delivers a watch's events on Events until the watch ends or is closed.
+type Watcher struct {
+	events chan Event
+	// done is closed by Close (or the context); finished when the forwarder has left.
+	done     chan struct{}
+	finished chan struct{}
+	handle   cgo.Handle
+
+	mu    sync.Mutex
+	wake  *sync.Cond
+	queue []queued
+	limit int
+	// The catch-up (a snapshot until SYNCED, a replay up to the revision that was the
+	// store's last when the watch opened) is outside the bound, as in the library.
+	inSnapshot    bool
+	replayThrough uint64
+	catchUpQueued int
+	watch         uintptr // the ckv_watch handle, 0 until ckv_watch_callback returns
+	ended         bool    // the final CANCELED is queued
+	overrun       bool    // the queue overflowed before the handle was known
+	last          uint64  // the newest revision queued
+	err           error
+
+	closeOnce   sync.Once
+	releaseOnce sync.Once
+}
+
+// Watch opens a watch on key (a prefix with opts.Prefix). Events arrive on
+// Watcher.Events in order; the channel is closed after the final CANCELED event, after
+// Close, or when ctx is done.
+func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watcher, error) {
+	if opts.BufferSize < 0 || opts.ProgressInterval < 0 {
+		return nil, &Error{
+			Status:  StatusInvalidArgument,
+			Message: StatusInvalidArgument.String() + ": BufferSize and ProgressInterval must not be negative",
+		}
+	}
+	var options C.ckv_watch_options
+	C.ckv_watch_options_init(&options)
+	options.prefix = C.bool(opts.Prefix)
+	options.start_revision = C.uint64_t(opts.StartRevision)
+	options.snapshot = C.bool(opts.Snapshot)
+	options.prev_value = C.bool(opts.PrevValue)
+	options.ignore_deletes = C.bool(opts.IgnoreDeletes)
+	if opts.BufferSize > 0 {
+		options.buffer_size = C.size_t(opts.BufferSize)
+	}
+	if opts.ProgressInterval > 0 {
+		options.progress_interval_ms = C.uint64_t(max(1, opts.ProgressInterval.Milliseconds()))
+	}
+	w := &Watcher{
+		events:   make(chan Event),
+		done:     make(chan struct{}),
+		finished: make(chan struct{}),
+		limit:    int(options.buffer_size),
+	}
+	w.wake = sync.NewCond(&w.mu)
+	w.inSnapshot = opts.Snapshot
+	if opts.StartRevision != 0 {
+		last, err := s.LastRevision()
+		if err != nil {
+			return nil, err
+		}
+		w.replayThrough = last
+	}
+	w.handle = cgo.NewHandle(w)
+	k, kn := cText(key)
+	var watch C.uintptr_t
+	var cerr *C.ckv_error
+	status := C.coordkv_go_watch(C.uintptr_t(s.handle), k, kn, &options, C.uintptr_t(w.handle), &watch, &cerr)
+	runtime.KeepAlive(s)
+	if err := errorFrom(status, cerr); err != nil {
+		w.handle.Delete()
+		return nil, err
+	}
+	w.mu.Lock()
+	w.watch = uintptr(watch)
+	overrun := w.overrun
+	w.mu.Unlock()
+	if overrun {
+		C.coordkv_go_watch_close(watch)
+	}
+	go w.forward()
+	if ctx.Done() != nil {
+		go func() {
+			select {
+			case <-ctx.Done():
+				w.mu.Lock()
+				if w.err == nil {
+					w.err = ctx.Err()
+				}
+				w.mu.Unlock()
+				w.Close()
+			case <-w.finished:
+			}
+		}()
+	}
+	return w, nil
+}
+
+// Events is the channel the watch's events arrive on, closed when the watch ends.
+func (w *Watcher) Events() <-chan Event { return w.events }
+
+// Err says why the channel was closed: nil while it is open and after Close, the
+// context's error if the context ended it, or a *WatchCanceledError if the library
+// ended the watch.
+func (w *Watcher) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
+// Close ends the watch. When it returns no event is sent anymore and the channel is
+// closed. Safe from any goroutine, and more than once.
+func (w *Watcher) Close() error {
+	w.closeOnce.Do(func() { close(w.done) })
+	w.release()
+	w.mu.Lock()
+	w.wake.Broadcast()
+	w.mu.Unlock()
+	<-w.finished
+	return nil
+}
+
+// release closes the C watch and, once the library promises no further callback,
+// forgets the cgo.Handle.
+func (w *Watcher) release() {
+	w.releaseOnce.Do(func() {
+		w.mu.Lock()
+		watch := w.watch
+		w.mu.Unlock()
+		C.coordkv_go_watch_close(C.uintptr_t(watch))
+		w.handle.Delete()
+	})
+}
+
+// offer runs on a library delivery thread: queue the event, never wait.
+func (w *Watcher) offer(e Event) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.ended {
+		return
+	}
+	catchUp := w.inSnapshot || (e.Entry != nil && e.Revision <= w.replayThrough)
+	if e.Kind == EventSynced {
+		w.inSnapshot = false
+	}
+	if e.Kind != EventCanceled && !catchUp && len(w.queue)-w.catchUpQueued >= w.limit {
+		e = Event{
+			Kind:         EventCanceled,
+			Revision:     w.last,
+			CancelReason: CancelOverflow,
+			Message: fmt.Sprintf("the watcher did not keep up: %d events were waiting when revision %d arrived",
+				len(w.queue), e.Revision),
+		}
+		// Closing from inside a callback is allowed and makes this call the last.
+		if w.watch != 0 {
+			C.coordkv_go_watch_close(C.uintptr_t(w.watch))
+		} else {
+			w.overrun = true
+		}
+	}
+	if e.Kind == EventCanceled {
+		w.ended = true
+	} else {
+		w.last = e.Revision
+	}
+	if catchUp {
+		w.catchUpQueued++
+	}
+	w.queue = append(w.queue, queued{event: e, catchUp: catchUp})
+	w.wake.Signal()
+}
+
+// forward moves queued events onto the channel until the final one or Close.
+func (w *Watcher) forward() {
+	defer close(w.finished)
+	defer close(w.events)
+	for {
+		w.mu.Lock()
+		for len(w.queue) == 0 && !w.isDone() {
+			w.wake.Wait()
+		}
+		if w.isDone() {
+			w.mu.Unlock()
+			return
+		}
+		next := w.queue[0]
+		w.queue[0] = queued{}
+		w.queue = w.queue[1:]
+		if next.catchUp {
+			w.catchUpQueued--
+		}
+		e := next.event
+		w.mu.Unlock()
+		select {
+		case w.events <- e:
+		case <-w.done:
+			return
+		}
+		if e.Kind == EventCanceled {
+			w.mu.Lock()
+			if w.err == nil {
+				w.err = &WatchCanceledError{Reason: e.CancelReason, LastRevision: e.Revision, Message: e.Message}
+			}
+			w.mu.Unlock()
+			// The library calls no more: free its side now rather than at Close.
+			w.release()
+			return
+		}
+	}
+}
+
+type queued struct {
+	event   Event
+	catchUp bool
+}
+
+func (w *Watcher) isDone() bool {
+	select {
+	case <-w.done:
+		return true
+	default:
+		return false
+	}
+}
+
+func eventFromC(event *C.ckv_event) Event {
+	e := Event{
+		Kind:         EventKind(C.ckv_event_kind(event)),
+		Revision:     uint64(C.ckv_event_revision(event)),
+		CancelReason: CancelReason(C.ckv_event_cancel_reason(event)),
+	}
+	if entry := C.ckv_event_entry(event); entry != nil {
+		copied := entryFromC(entry)
+		e.Entry = &copied
+	}
+	if prev := C.ckv_event_prev_entry(event); prev != nil {
+		copied := entryFromC(prev)
+		e.Prev = &copied
+	}
+	if message := C.ckv_event_message(event); message != nil {
+		e.Message = C.GoString(message)
+	}
+	return e
+}
