@@ -8,6 +8,8 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -74,12 +76,142 @@ func pctUs(sorted []int64, pct float64) float64 {
 }
 
 func report(ops int, elapsed time.Duration, lat []int64) {
+	reportWith(ops, elapsed, lat, nil)
+}
+
+func reportWith(ops int, elapsed time.Duration, lat []int64, extra map[string]any) {
 	sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 	secs := elapsed.Seconds()
-	emit(map[string]any{
+	fields := map[string]any{
 		"status": "ok", "n": a.n, "threads": a.threads, "watchers": a.watchers,
 		"value_size": a.valueSize, "ops": ops, "seconds": secs, "ops_per_s": float64(ops) / secs,
 		"p50_us": pctUs(lat, 50), "p99_us": pctUs(lat, 99),
+	}
+	for k, v := range extra {
+		fields[k] = v
+	}
+	emit(fields)
+}
+
+// With --sync: announce a phase and wait for the harness's one-line answer on stdin.
+func phase(name string) {
+	if !a.sync {
+		return
+	}
+	line, _ := json.Marshal(map[string]string{"phase": name})
+	fmt.Println(string(line))
+	if _, err := bufio.NewReader(os.Stdin).ReadString('\n'); err != nil {
+		os.Exit(3)
+	}
+}
+
+// seen follows one watcher's channel: data events counted, the newest revision and when.
+type seen struct {
+	mu     sync.Mutex
+	cond   *sync.Cond
+	want   int
+	got    int
+	rev    uint64
+	at     time.Time
+	doneAt time.Time
+	failed bool
+}
+
+func follow(w *coordkv.Watcher, want int) *seen {
+	s := &seen{want: want}
+	s.cond = sync.NewCond(&s.mu)
+	go func() {
+		for e := range w.Events() {
+			now := time.Now()
+			s.mu.Lock()
+			if e.Kind == coordkv.EventCanceled {
+				s.failed = true
+			} else if e.Entry != nil && s.got < s.want {
+				s.got++
+				s.rev, s.at = e.Revision, now
+				if s.got == s.want {
+					s.doneAt = now
+				}
+			}
+			s.cond.Broadcast()
+			s.mu.Unlock()
+		}
+	}()
+	return s
+}
+
+func watchBench(s *coordkv.Store, want int) (*coordkv.Watcher, *seen) {
+	w, err := s.Watch(context.Background(), "/bench/", coordkv.WatchOptions{Prefix: true, BufferSize: want + 1024})
+	check(err)
+	return w, follow(w, want)
+}
+
+func runWatchLatency(s *coordkv.Store) {
+	val := valueOf(a.valueSize)
+	warm := warmupCount(a.n)
+	w, sn := watchBench(s, warm+a.n)
+	defer w.Close()
+	lat := make([]int64, 0, a.n)
+	var start time.Time
+	for i := 0; i < warm+a.n; i++ {
+		if i == warm {
+			start = time.Now()
+		}
+		t0 := time.Now()
+		rev, err := s.Put(keyOf("bench", i%64), val)
+		check(err)
+		sn.mu.Lock()
+		for sn.rev < rev && !sn.failed {
+			sn.cond.Wait()
+		}
+		at, failed := sn.at, sn.failed
+		sn.mu.Unlock()
+		if failed {
+			fail(fmt.Errorf("the watch ended before revision %d", rev))
+		}
+		if i >= warm {
+			lat = append(lat, at.Sub(t0).Nanoseconds())
+		}
+	}
+	report(a.n, time.Since(start), lat)
+}
+
+func runWatchFanout(s *coordkv.Store) {
+	val := valueOf(a.valueSize)
+	warmup(s)
+	phase("baseline")
+	watchers := make([]*coordkv.Watcher, a.watchers)
+	seens := make([]*seen, a.watchers)
+	for i := range watchers {
+		watchers[i], seens[i] = watchBench(s, a.n)
+	}
+	phase("watchers_ready")
+	start := time.Now()
+	for i := 0; i < a.n; i++ {
+		_, err := s.Put(keyOf("bench", i%64), val)
+		check(err)
+	}
+	last := start
+	for _, sn := range seens {
+		sn.mu.Lock()
+		for sn.got < sn.want && !sn.failed {
+			sn.cond.Wait()
+		}
+		if sn.failed {
+			fail(errors.New("a watcher ended early"))
+		}
+		if sn.doneAt.After(last) {
+			last = sn.doneAt
+		}
+		sn.mu.Unlock()
+	}
+	for _, w := range watchers {
+		w.Close()
+	}
+	events := a.n * a.watchers
+	elapsed := last.Sub(start)
+	reportWith(a.n, elapsed, nil, map[string]any{
+		"events": events, "events_per_s": float64(events) / elapsed.Seconds(), "server_consumers": 1,
 	})
 }
 
@@ -200,15 +332,13 @@ func main() {
 	fs.BoolVar(&a.sync, "sync", false, "phase handshake on stdin/stdout")
 	check(fs.Parse(os.Args[2:]))
 
-	switch a.workload {
-	case "watch_latency", "watch_fanout", "dispatch":
-		// SLOT: the watch workloads arrive with the binding's watch API; they follow the
-		// nats.go peer's shape (handshake via --sync for watch_fanout).
-		unavailable("the Go binding has no watch API yet")
+	if a.workload == "dispatch" {
+		unavailable("dispatch is measured through the C driver")
 		return
 	}
 	runs := map[string]func(*coordkv.Store){
 		"put": runPut, "get": runGet, "update": runUpdate, "put_concurrent": runPutConcurrent,
+		"watch_latency": runWatchLatency, "watch_fanout": runWatchFanout,
 	}
 	run, known := runs[a.workload]
 	if !known {

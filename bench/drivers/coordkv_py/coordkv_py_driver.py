@@ -145,6 +145,89 @@ def run_put_concurrent(store):
     report(A.n, time.perf_counter_ns() - start, lat)
 
 
+def phase(name):
+    """With --sync: announce a phase and wait for the harness's one-line answer."""
+    if not A.sync:
+        return
+    print(json.dumps({"phase": name}), flush=True)
+    sys.stdin.readline()
+
+
+class Seen:
+    """What a callback watcher has received: data events counted, the newest revision."""
+
+    def __init__(self, want):
+        self.want, self.got, self.rev, self.at, self.done_at = want, 0, 0, 0, 0
+        self.failed = False
+        self.cond = threading.Condition()
+
+    def __call__(self, event):
+        now = time.perf_counter_ns()
+        if event.kind == coordkv.EventKind.CANCELED:
+            with self.cond:
+                self.failed = True
+                self.cond.notify_all()
+            return
+        if event.entry is None:
+            return
+        with self.cond:
+            self.got += 1
+            self.rev, self.at = event.revision, now
+            if self.got == self.want:
+                self.done_at = now
+            self.cond.notify_all()
+
+
+def run_watch_latency(store):
+    val = b"v" * A.value_size
+    warm = warmup_count(A.n)
+    seen = Seen(warm + A.n)
+    watch = store.watch_callback("/bench/", seen, prefix=True, buffer_size=warm + A.n + 1024)
+    lat = []
+    start = 0
+    for i in range(warm + A.n):
+        if i == warm:
+            start = time.perf_counter_ns()
+        t0 = time.perf_counter_ns()
+        rev = store.put(key_of("bench", i % 64), val)
+        with seen.cond:
+            while seen.rev < rev and not seen.failed:
+                seen.cond.wait()
+            if seen.failed:
+                raise RuntimeError(f"the watch ended before revision {rev}")
+            if i >= warm:
+                lat.append(seen.at - t0)
+    elapsed = time.perf_counter_ns() - start
+    watch.close()
+    report(A.n, elapsed, lat)
+
+
+def run_watch_fanout(store):
+    val = b"v" * A.value_size
+    warmup(store, val)
+    phase("baseline")
+    seens = [Seen(A.n) for _ in range(A.watchers)]
+    watches = [store.watch_callback("/bench/", s, prefix=True, buffer_size=A.n + 1024)
+               for s in seens]
+    phase("watchers_ready")
+    start = time.perf_counter_ns()
+    for i in range(A.n):
+        store.put(key_of("bench", i % 64), val)
+    last = start
+    for s in seens:
+        with s.cond:
+            while s.got < s.want and not s.failed:
+                s.cond.wait()
+            if s.failed:
+                raise RuntimeError("a watcher ended early")
+            last = max(last, s.done_at)
+    for w in watches:
+        w.close()
+    events = A.n * A.watchers
+    report(A.n, last - start, [], events=events, events_per_s=events / ((last - start) / 1e9),
+           server_consumers=1)
+
+
 def open_store():
     if A.url.startswith("nats://"):
         return coordkv.open_config({"url": A.url, "bucket": A.bucket, "history": 16,
@@ -153,12 +236,10 @@ def open_store():
 
 
 def main():
-    if A.workload in WATCH_WORKLOADS:
-        # SLOT: the watch workloads arrive with the binding's watch API; they follow the
-        # nats-py peer's shape (handshake via --sync for watch_fanout).
-        emit(status="unavailable", reason="the Python binding has no watch API yet")
+    if A.workload == "dispatch":
+        emit(status="unavailable", reason="dispatch is measured through the C driver")
         return
-    if A.workload not in KV_WORKLOADS:
+    if A.workload not in KV_WORKLOADS + WATCH_WORKLOADS:
         emit(status="unavailable", reason=f"no {A.workload} workload for coordkv-py")
         return
     try:
