@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The compatibility leg: the shared KV suite and the NATS backend's own tests against the
+# The compatibility leg: the shared KV suite, the NATS backend's own tests and the watch tests against the
 # oldest supported server line, nats-server 2.10 (pinned 2.10.26). natsd.py provisions that
 # version next to the main one, starts it on loopback for the shared suite, and exports
 # NATS_SERVER_BIN so the tests that start their own servers (auth, TLS, faults, cluster)
@@ -18,4 +18,8 @@ exec python3 tests/support/natsd.py run --version "$VERSION" -- \
     --test nats_faults \
     --test nats_cluster \
     --test nats_env \
+    --test nats_watch \
+    --test watch_hub \
+    --test watch_guarantees \
+    --test watch_callbacks \
     -- --test-threads=2
