@@ -161,10 +161,32 @@ func TestWatchCloseFromAnotherGoroutineWhileEventsFlow(t *testing.T) {
 				}
 			}
 		}()
-		recv(t, w)
+		// A reader goroutine drains the channel while this goroutine closes the watch.
+		first := make(chan struct{})
+		read := make(chan error, 1)
+		go func() {
+			var last uint64
+			for e := range w.Events() {
+				if e.Kind == coordkv.EventPut && e.Revision <= last {
+					read <- fmt.Errorf("revision %d after %d", e.Revision, last)
+					return
+				}
+				if last == 0 {
+					close(first)
+				}
+				last = e.Revision
+			}
+			read <- nil
+		}()
+		select {
+		case <-first:
+		case <-time.After(eventWait):
+			t.Fatal("no event within the wait")
+		}
 		w.Close()
-		for range w.Events() {
-			// Drained: Close returned, so the channel is closed and nothing more comes.
+		// Close returned: the channel is closed, so the reader's range ends.
+		if err := <-read; err != nil {
+			t.Fatal(err)
 		}
 		close(stop)
 		writers.Wait()
