@@ -640,6 +640,13 @@ const struct ckv_entry *ckv_event_prev_entry(const struct ckv_event *event);
 ckv_cancel_reason ckv_event_cancel_reason(const struct ckv_event *event);
 
 /**
+ * Whether the event belongs to the watch's catch-up — a snapshot's values and its
+ * SYNCED, or the retained events a `start_revision` replays — rather than to live
+ * traffic. The buffer bound counts live events only. False for NULL.
+ */
+bool ckv_event_is_catch_up(const struct ckv_event *event);
+
+/**
  * A human explanation for a CANCELED event, NUL-terminated, borrowed from the event;
  * an empty string for other events and for NULL.
  */

@@ -99,6 +99,9 @@ type Event struct {
 	Prev         *Entry
 	CancelReason CancelReason
 	Message      string
+	// CatchUp marks a snapshot's values and SYNCED, and the events a StartRevision
+	// replays: the catch-up, which the buffer bound does not count.
+	CatchUp bool
 }
 
 // WatchOptions shape a watch; the zero value is an exact-key watch from now on.
@@ -146,10 +149,7 @@ type Watcher struct {
 	wake  *sync.Cond
 	queue []queued
 	limit int
-	// The catch-up (a snapshot until SYNCED, a replay up to the revision that was the
-	// store's last when the watch opened) is outside the bound, as in the library.
-	inSnapshot    bool
-	replayThrough uint64
+	// Catch-up events (the library marks them) are outside the bound, as in the library.
 	catchUpQueued int
 	watch         uintptr // the ckv_watch handle, 0 until ckv_watch_callback returns
 	ended         bool    // the final CANCELED is queued
@@ -191,14 +191,6 @@ func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watc
 		limit:    int(options.buffer_size),
 	}
 	w.wake = sync.NewCond(&w.mu)
-	w.inSnapshot = opts.Snapshot
-	if opts.StartRevision != 0 {
-		last, err := s.LastRevision()
-		if err != nil {
-			return nil, err
-		}
-		w.replayThrough = last
-	}
 	w.handle = cgo.NewHandle(w)
 	k, kn := cText(key)
 	var watch C.uintptr_t
@@ -277,10 +269,7 @@ func (w *Watcher) offer(e Event) {
 	if w.ended {
 		return
 	}
-	catchUp := w.inSnapshot || (e.Entry != nil && e.Revision <= w.replayThrough)
-	if e.Kind == EventSynced {
-		w.inSnapshot = false
-	}
+	catchUp := e.CatchUp
 	if e.Kind != EventCanceled && !catchUp && len(w.queue)-w.catchUpQueued >= w.limit {
 		e = Event{
 			Kind:         EventCanceled,
@@ -366,6 +355,7 @@ func eventFromC(event *C.ckv_event) Event {
 		Kind:         EventKind(C.ckv_event_kind(event)),
 		Revision:     uint64(C.ckv_event_revision(event)),
 		CancelReason: CancelReason(C.ckv_event_cancel_reason(event)),
+		CatchUp:      bool(C.ckv_event_is_catch_up(event)),
 	}
 	if entry := C.ckv_event_entry(event); entry != nil {
 		copied := entryFromC(entry)

@@ -295,6 +295,16 @@ pub unsafe extern "C" fn ckv_event_cancel_reason(event: *const ckv_event) -> ckv
     })
 }
 
+/// Whether the event belongs to the watch's catch-up — a snapshot's values and its
+/// SYNCED, or the retained events a `start_revision` replays — rather than to live
+/// traffic. The buffer bound counts live events only. False for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_event_is_catch_up(event: *const ckv_event) -> bool {
+    guard_value(false, || {
+        unsafe { event.as_ref() }.is_some_and(|e| e.event.catch_up)
+    })
+}
+
 /// A human explanation for a CANCELED event, NUL-terminated, borrowed from the event;
 /// an empty string for other events and for NULL.
 #[no_mangle]

@@ -129,6 +129,15 @@ impl Hub {
         lock(&self.state).dispatched
     }
 
+    /// Declares every event up to `revision` dispatched: for a feed whose hub has no
+    /// watcher, for which that is trivially true.
+    pub fn advance_to(&self, revision: u64) {
+        let mut state = lock(&self.state);
+        if state.registry.is_empty() {
+            state.dispatched = state.dispatched.max(revision);
+        }
+    }
+
     /// Whether some live watcher of `key` asked for previous values.
     pub fn prev_wanted(&self, key: &str) -> bool {
         let mut wanted = false;
@@ -236,13 +245,15 @@ impl Hub {
             let wanted = entry.is_live() || !options.ignore_deletes;
             if wanted && watcher.matches(&entry.key) {
                 let prev = if options.prev_value { prev } else { None };
-                inner.queue.push_back(Event::data(entry, prev));
+                let mut event = Event::data(entry, prev);
+                event.catch_up = true;
+                inner.queue.push_back(event);
             }
         }
         if mode == CatchUpMode::Snapshot {
-            inner
-                .queue
-                .push_back(Event::marker(EventKind::Synced, catch_up.through));
+            let mut synced = Event::marker(EventKind::Synced, catch_up.through);
+            synced.catch_up = true;
+            inner.queue.push_back(synced);
         }
         inner.initial_left = inner.queue.len();
         inner.last_revision = match mode {
@@ -284,6 +295,21 @@ impl Hub {
             watcher.notify();
         }
         true
+    }
+
+    /// Ends every live watch with CANCELED(`reason`), each complete through what it was
+    /// queued: the feed found a hole it cannot fill (history lost while disconnected).
+    /// The hub stays open for new watches.
+    pub fn end_all(&self, reason: CancelReason, message: &str) {
+        let mut state = lock(&self.state);
+        for watcher in state.registry.drain() {
+            self.feed.release(&watcher.target, watcher.options.prefix);
+            let mut inner = lock(&watcher.inner);
+            let last = inner.last_revision;
+            inner.end(reason, last, message.to_string());
+            drop(inner);
+            watcher.notify();
+        }
     }
 
     /// Ends every watch with CANCELED(store closed) and waits until callbacks are quiet.

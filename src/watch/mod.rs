@@ -148,6 +148,9 @@ pub struct Event {
     pub cancel_reason: Option<CancelReason>,
     /// A human explanation on CANCELED; empty otherwise.
     pub message: String,
+    /// Part of the watch's catch-up (a snapshot's values and its SYNCED, a replay's
+    /// retained events), which the buffer bound does not count.
+    pub catch_up: bool,
 }
 
 impl Event {
@@ -159,6 +162,7 @@ impl Event {
             prev,
             cancel_reason: None,
             message: String::new(),
+            catch_up: false,
         }
     }
 
@@ -170,6 +174,7 @@ impl Event {
             prev: None,
             cancel_reason: None,
             message: String::new(),
+            catch_up: false,
         }
     }
 
@@ -181,6 +186,7 @@ impl Event {
             prev: None,
             cancel_reason: Some(reason),
             message,
+            catch_up: false,
         }
     }
 }

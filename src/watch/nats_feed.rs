@@ -27,7 +27,12 @@
 //! prove completeness when a key's oldest retained message is after `S` and either the key
 //! holds the bucket's full `history` (older ones may have been dropped) or that message is
 //! a purge (which rolls up what came before); or when the stream has size/age limits and
-//! its first retained sequence is after `S`.
+//! its first retained sequence is after `S`. After a break the feed checks the stream
+//! before resuming: if its sequence went backwards (a server that lost acknowledged
+//! writes) or its limits dropped what comes next, every watcher ends with
+//! CANCELED(history lost) at the revision it is complete through. Not detected: a key
+//! written more than `history` times while the feed was disconnected (its oldest of those
+//! revisions are gone without a trace in the stream's bounds).
 //!
 //! Previous values (`prev_value`) come from a cache of the last entry of each key some
 //! prev-wanting watcher covers, filled on first sight from the key's history and kept up to
@@ -35,6 +40,7 @@
 //! leaving the filter stop being followed.
 
 use super::hub::{CatchUp, CatchUpMode, Feed, Hub};
+use super::CancelReason;
 use crate::backend::nats::{map_error, NatsBackend};
 use crate::entry::{Entry, Operation};
 use crate::error::{Error, ErrorKind, Result};
@@ -44,7 +50,7 @@ use async_nats::jetstream::stream::Stream;
 use futures::StreamExt;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
 use std::time::Duration;
 use tokio::sync::watch;
 
@@ -68,8 +74,8 @@ pub struct NatsFeed {
     closed: AtomicBool,
     /// Consumers created by this feed, live and temporary (diagnostics and tests).
     consumers_created: AtomicU64,
-    /// The live consumer's name, so that closing the store deletes it at once.
-    live_consumer: Mutex<Option<String>>,
+    /// Set when the consumer task has ended (and deleted its consumer).
+    stopped: (Mutex<bool>, Condvar),
 }
 
 /// The watched subjects, each with the number of watchers that need it.
@@ -145,7 +151,7 @@ impl NatsFeed {
             generation: watch::channel(0).0,
             closed: AtomicBool::new(false),
             consumers_created: AtomicU64::new(0),
-            live_consumer: Mutex::new(None),
+            stopped: (Mutex::new(false), Condvar::new()),
         })
     }
 
@@ -154,9 +160,11 @@ impl NatsFeed {
     pub fn attach(self: &Arc<Self>, hub: &Arc<Hub>) {
         let _ = self.hub.set(Arc::downgrade(hub));
         let feed = self.clone();
-        self.backend
-            .runtime()
-            .spawn(async move { feed.run().await });
+        self.backend.runtime().spawn(async move {
+            feed.clone().run().await;
+            *lock(&feed.stopped.0) = true;
+            feed.stopped.1.notify_all();
+        });
     }
 
     /// How many server-side consumers this feed has created so far.
@@ -188,10 +196,12 @@ impl NatsFeed {
     async fn run(self: Arc<Self>) {
         let mut generation_seen = self.generation.subscribe();
         let mut retry = RETRY_MIN;
+        let mut broken = false;
         while !self.closed.load(Ordering::Acquire) {
             let Some(hub) = self.hub() else { return };
-            let (filters, generation) = self.current_filters();
+            // Marked before reading: a change made after the read still wakes the loop.
             generation_seen.mark_unchanged();
+            let (filters, generation) = self.current_filters();
             if filters.is_empty() {
                 drop(hub);
                 if generation_seen.changed().await.is_err() {
@@ -200,6 +210,23 @@ impl NatsFeed {
                 continue;
             }
             let start = hub.dispatched() + 1;
+            if broken {
+                // After a break, make sure the stream still holds what comes next.
+                match self.hole_after(start - 1).await {
+                    Ok(Some(message)) => {
+                        hub.end_all(CancelReason::HistoryLost, &message);
+                        broken = false;
+                        continue;
+                    }
+                    Ok(None) => broken = false,
+                    Err(_) => {
+                        drop(hub);
+                        tokio::time::sleep(retry).await;
+                        retry = (retry * 2).min(RETRY_MAX);
+                        continue;
+                    }
+                }
+            }
             drop(hub);
             let stream = self.stream();
             let created = tokio::time::timeout(
@@ -221,6 +248,7 @@ impl NatsFeed {
             let consumer = match created {
                 Ok(Ok(consumer)) => consumer,
                 _ => {
+                    broken = true;
                     tokio::time::sleep(retry).await;
                     retry = (retry * 2).min(RETRY_MAX);
                     continue;
@@ -228,7 +256,6 @@ impl NatsFeed {
             };
             self.consumers_created.fetch_add(1, Ordering::Relaxed);
             let name = consumer.cached_info().name.clone();
-            *lock(&self.live_consumer) = Some(name.clone());
             let messages = consumer
                 .stream()
                 .expires(PULL_EXPIRES)
@@ -251,6 +278,7 @@ impl NatsFeed {
                                 }
                             }
                             _ => {
+                                broken = true;
                                 tokio::time::sleep(retry).await;
                                 retry = (retry * 2).min(RETRY_MAX);
                                 break;
@@ -264,8 +292,32 @@ impl NatsFeed {
             }
             let limit = self.backend.request_timeout();
             let _ = tokio::time::timeout(limit, stream.delete_consumer(&name)).await;
-            lock(&self.live_consumer).take();
         }
+    }
+
+    /// Whether the stream lost events after `dispatched` that watchers have not seen:
+    /// its sequence went backwards (a server that lost acknowledged writes), or its
+    /// size/age limits dropped the messages that come next. `Some(why)` if so.
+    async fn hole_after(&self, dispatched: u64) -> Result<Option<String>> {
+        let info = self.stream_state().await?;
+        let state = &info.state;
+        if state.last_sequence < dispatched {
+            return Ok(Some(format!(
+                "the bucket's stream went back from revision {dispatched} to {}",
+                state.last_sequence
+            )));
+        }
+        let limited = info.config.max_bytes > 0
+            || info.config.max_messages > 0
+            || !info.config.max_age.is_zero();
+        if limited && state.first_sequence > dispatched + 1 {
+            return Ok(Some(format!(
+                "the bucket's stream no longer holds revisions {} to {}",
+                dispatched + 1,
+                state.first_sequence - 1
+            )));
+        }
+        Ok(None)
     }
 
     /// Dispatches one message of the live consumer; false when the consumer is stale (the
@@ -494,6 +546,13 @@ impl NatsFeed {
                 }
             }
         };
+        if lock(&self.subjects).counts.is_empty() {
+            // Nobody was watching: the live consumer may start at the stream's end
+            // instead of replaying the bucket's whole retained history into the hub.
+            if let Some(hub) = self.hub() {
+                hub.advance_to(last_sequence);
+            }
+        }
         self.follow(filter);
         register(catch_up);
         Ok(())
@@ -535,15 +594,16 @@ impl Feed for NatsFeed {
     fn shutdown(&self) {
         self.closed.store(true, Ordering::Release);
         self.generation.send_modify(|g| *g += 1);
-        // From a caller's thread, delete the live consumer before returning, so a closed
-        // store leaves nothing on the server; from a runtime thread the task does it.
-        let name = lock(&self.live_consumer).take();
-        if let (Some(name), Err(_)) = (name, tokio::runtime::Handle::try_current()) {
-            let stream = self.stream();
-            let limit = self.backend.request_timeout();
-            self.backend.runtime().block_on(async move {
-                let _ = tokio::time::timeout(limit, stream.delete_consumer(&name)).await;
-            });
+        // From a caller's thread, wait (bounded) until the task has deleted its consumer,
+        // so a closed store leaves nothing on the server; on a runtime thread it cannot
+        // wait, and the task still deletes it (or the server drops it when inactive).
+        if tokio::runtime::Handle::try_current().is_err() && self.hub.get().is_some() {
+            let limit = self.backend.request_timeout() * 2;
+            let (stopped, wake) = &self.stopped;
+            let guard = lock(stopped);
+            let _ = wake
+                .wait_timeout_while(guard, limit, |stopped| !*stopped)
+                .unwrap_or_else(|p| p.into_inner());
         }
     }
 }

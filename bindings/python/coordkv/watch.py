@@ -69,6 +69,8 @@ class Event:
     prev: Optional[Entry] = None
     cancel_reason: Optional[CancelReason] = None
     message: str = ""
+    catch_up: bool = False
+    """Part of the catch-up (snapshot values and SYNCED, replayed events), not live."""
 
 
 def event_from_native(event: Any) -> Event:
@@ -86,6 +88,7 @@ def event_from_native(event: Any) -> Event:
         prev=entry_from_native(prev) if prev else None,
         cancel_reason=CancelReason(reason) if reason else None,
         message=message.decode("utf-8", "replace") if message else "",
+        catch_up=bool(lib.ckv_event_is_catch_up(event)),
     )
 
 
