@@ -656,6 +656,8 @@ def main():
     mode.add_argument("--full", action="store_true", help="real sizes; bench/RESULTS.md")
     p.add_argument("--reps", type=int, help="repetitions per case (default 1 smoke, 3 full)")
     p.add_argument("--only", help="comma-separated driver names to run")
+    p.add_argument("--cases", help="comma-separated case labels to run (a partial run writes "
+                   "bench/out/partial/, never bench/RESULTS.md)")
     p.add_argument("--lib-dir", help="use this libcoordkv.so directory instead of building")
     p.add_argument("--require-all", action="store_true",
                    help="fail when a driver cannot be built (the test command's smoke run)")
@@ -664,6 +666,12 @@ def main():
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
     cases, reps = plan(args.full)
+    if args.cases:
+        wanted = set(args.cases.split(","))
+        unknown = wanted - {c.label for c in cases}
+        if unknown:
+            raise SystemExit(f"unknown case(s): {', '.join(sorted(unknown))}")
+        cases = [c for c in cases if c.label in wanted]
     reps = args.reps or reps
     timeout = 900 if args.full else 30
     print(f"building drivers ({'full' if args.full else 'smoke'} run)...", flush=True)
@@ -701,7 +709,7 @@ def main():
     finally:
         server.stop()
 
-    target_dir = BENCH if args.full else OUT / "smoke"
+    target_dir = OUT / "partial" if args.cases else BENCH if args.full else OUT / "smoke"
     target_dir.mkdir(parents=True, exist_ok=True)
     plot_fanout(cases, results, target_dir / "fanout.png")
     write_report(target_dir / "RESULTS.md", "fanout.png", args, cases, reps, results, drivers,

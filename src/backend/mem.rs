@@ -12,6 +12,12 @@
 //! inside that visitor, so no write can fall between "what was read" and "what will be
 //! observed" — the seam has neither a gap nor a duplicate.
 //!
+//! Point operations (every write, `get`, `history`) find a key through a hash index, one
+//! probe whether the key is new or not; the sorted key set is touched only when a key is
+//! first written, and serves `keys`/`list`/snapshots by prefix. A key's name is allocated
+//! once and shared by its revisions, and a write clones no entry: the observer borrows the
+//! stored one, so an unwatched put costs one value copy and, for a new key, its name.
+//!
 //! To tell a watcher honestly whether a replay is complete, the state also remembers, per
 //! key, the newest revision it ever dropped (history limit or purge): a replay from `from`
 //! is complete for a key exactly when that revision is below `from`.
@@ -20,7 +26,8 @@ use super::Backend;
 use crate::entry::{now_ns, Entry, Operation};
 use crate::error::{Error, Result};
 use bytes::Bytes;
-use std::collections::{BTreeMap, VecDeque};
+use hashbrown::hash_map::EntryRef;
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound::{Included, Unbounded};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
@@ -39,15 +46,37 @@ pub struct ReplayEnd {
     pub dropped_through: u64,
 }
 
-#[derive(Default)]
+/// The retained entries of one key, oldest first, and what it lost.
+struct KeyHistory {
+    entries: VecDeque<Entry>,
+    /// The newest revision dropped from this key's history (trimmed or purged), or 0.
+    dropped_through: u64,
+}
+
+impl KeyHistory {
+    fn latest(&self) -> &Entry {
+        self.entries.back().expect("a key keeps at least one entry")
+    }
+}
+
 struct State {
     last_revision: u64,
     /// Retained revisions in order, each naming its key.
     log: BTreeMap<u64, Arc<str>>,
-    /// Per key, its retained entries, oldest first.
-    keys: BTreeMap<Arc<str>, VecDeque<Entry>>,
-    /// Per key, the newest revision dropped from its history (trimmed or purged).
-    dropped_through: BTreeMap<Arc<str>, u64>,
+    /// Every key ever written (keys are never forgotten: a purge leaves its marker).
+    keys: hashbrown::HashMap<Arc<str>, KeyHistory>,
+    /// The same keys, sorted, for prefix ranges.
+    sorted: BTreeSet<Arc<str>>,
+}
+
+impl State {
+    /// The histories of the keys starting with `prefix`, in key order.
+    fn under<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a KeyHistory> + 'a {
+        self.sorted
+            .range::<str, _>((Included(prefix), Unbounded))
+            .take_while(move |key| key.starts_with(prefix))
+            .map(move |key| &self.keys[key])
+    }
 }
 
 pub struct MemBackend {
@@ -66,7 +95,12 @@ enum Expect {
 impl MemBackend {
     pub fn new(history: u32) -> MemBackend {
         MemBackend {
-            state: RwLock::new(State::default()),
+            state: RwLock::new(State {
+                last_revision: 0,
+                log: BTreeMap::new(),
+                keys: hashbrown::HashMap::new(),
+                sorted: BTreeSet::new(),
+            }),
             history: history.max(1) as usize,
             closed: AtomicBool::new(false),
             observer: RwLock::new(None),
@@ -87,7 +121,7 @@ impl MemBackend {
         from: u64,
         scope: &str,
         prefix: bool,
-        f: impl FnOnce(&[(&Entry, Option<&Entry>)], ReplayEnd) -> R,
+        f: impl FnOnce(Vec<(Entry, Option<Entry>)>, ReplayEnd) -> R,
     ) -> Result<R> {
         let state = self.read()?;
         let in_scope = |key: &str| {
@@ -102,33 +136,29 @@ impl MemBackend {
             if !in_scope(key) {
                 continue;
             }
-            let Some(history) = state.keys.get(key) else {
-                continue;
-            };
-            if let Some(at) = history.iter().position(|e| e.revision == rev) {
+            let retained = &state.keys[key].entries;
+            if let Ok(at) = retained.binary_search_by_key(&rev, |e| e.revision) {
                 let prev = at
                     .checked_sub(1)
-                    .map(|p| &history[p])
+                    .map(|p| &retained[p])
                     .filter(|e| e.is_live());
-                entries.push((&history[at], prev));
+                entries.push((retained[at].clone(), prev.cloned()));
             }
         }
         let dropped_through = if prefix {
             state
-                .dropped_through
-                .range::<str, _>((Included(scope), Unbounded))
-                .take_while(|(key, _)| key.starts_with(scope))
-                .map(|(_, &rev)| rev)
+                .under(scope)
+                .map(|h| h.dropped_through)
                 .max()
                 .unwrap_or(0)
         } else {
-            state.dropped_through.get(scope).copied().unwrap_or(0)
+            state.keys.get(scope).map_or(0, |h| h.dropped_through)
         };
         let end = ReplayEnd {
             last_revision: state.last_revision,
             dropped_through,
         };
-        Ok(f(&entries, end))
+        Ok(f(entries, end))
     }
 
     /// Runs `f` with the store's last revision under the read lock: a registration made
@@ -142,16 +172,12 @@ impl MemBackend {
     /// under the read lock, so a watch can take a snapshot and register atomically.
     pub fn snapshot<R>(&self, prefix: &str, f: impl FnOnce(u64, Vec<Entry>) -> R) -> Result<R> {
         let state = self.read()?;
-        let mut live = Vec::new();
-        for (_, history) in state.keys.range::<str, _>((Included(prefix), Unbounded)) {
-            let latest = history.back().expect("keys keep at least one entry");
-            if !latest.key.starts_with(prefix) {
-                break;
-            }
-            if latest.is_live() {
-                live.push(latest.clone());
-            }
-        }
+        let live = state
+            .under(prefix)
+            .map(KeyHistory::latest)
+            .filter(|e| e.is_live())
+            .cloned()
+            .collect();
         Ok(f(state.last_revision, live))
     }
 
@@ -171,7 +197,17 @@ impl MemBackend {
 
     fn write(&self, key: &str, value: Bytes, op: Operation, expect: Expect) -> Result<u64> {
         let mut state = self.write_lock()?;
-        let latest = state.keys.get(key).and_then(|h| h.back());
+        let State {
+            last_revision,
+            log,
+            keys,
+            sorted,
+        } = &mut *state;
+        let slot = keys.entry_ref(key);
+        let latest = match &slot {
+            EntryRef::Occupied(o) => Some(o.get().latest()),
+            EntryRef::Vacant(_) => None,
+        };
         let current = latest.map_or(0, |e| e.revision);
         match expect {
             Expect::Nothing => {}
@@ -192,48 +228,63 @@ impl MemBackend {
                 }
             }
         }
-        let revision = state.last_revision + 1;
-        state.last_revision = revision;
-        let key: Arc<str> = match state.keys.get_key_value(key) {
-            Some((k, _)) => k.clone(),
-            None => Arc::from(key),
+        let revision = *last_revision + 1;
+        *last_revision = revision;
+        let (name, history) = match slot {
+            EntryRef::Occupied(o) => {
+                let name = o.key().clone();
+                (name, o.into_mut())
+            }
+            EntryRef::Vacant(v) => {
+                let name: Arc<str> = Arc::from(key);
+                sorted.insert(name.clone());
+                let fresh = KeyHistory {
+                    entries: VecDeque::with_capacity(1),
+                    dropped_through: 0,
+                };
+                (name.clone(), v.insert_with_key(name, fresh))
+            }
         };
-        let entry = Entry {
-            key: key.clone(),
-            value,
-            revision,
-            operation: op,
-            timestamp_ns: now_ns(),
-        };
-        let history = self.history;
-        let State {
-            log,
-            keys,
-            dropped_through,
-            ..
-        } = &mut *state;
-        let retained = keys.entry(key.clone()).or_default();
-        let prev = retained.back().filter(|e| e.is_live()).cloned();
+        let retained = &mut history.entries;
         let mut dropped = 0;
+        // A purge drops the entry the observer is told was previous: keep that one.
+        let mut purged_prev = None;
         if op == Operation::Purge {
+            purged_prev = retained.back().filter(|e| e.is_live()).cloned();
             for old in retained.drain(..) {
                 log.remove(&old.revision);
                 dropped = dropped.max(old.revision);
             }
         }
-        retained.push_back(entry.clone());
-        while retained.len() > history {
+        retained.push_back(Entry {
+            key: name.clone(),
+            value,
+            revision,
+            operation: op,
+            timestamp_ns: now_ns(),
+        });
+        while retained.len() > self.history {
             if let Some(old) = retained.pop_front() {
                 log.remove(&old.revision);
                 dropped = dropped.max(old.revision);
             }
         }
         if dropped != 0 {
-            dropped_through.insert(key.clone(), dropped);
+            history.dropped_through = dropped;
         }
-        log.insert(revision, key);
+        log.insert(revision, name);
         if let Some(observer) = &*self.observer.read().unwrap_or_else(|p| p.into_inner()) {
-            observer(&entry, prev.as_ref());
+            let retained = &history.entries;
+            let entry = retained.back().expect("just written");
+            let prev = match &purged_prev {
+                Some(purged) => Some(purged),
+                None => retained
+                    .len()
+                    .checked_sub(2)
+                    .map(|p| &retained[p])
+                    .filter(|e| e.is_live()),
+            };
+            observer(entry, prev);
         }
         Ok(revision)
     }
@@ -267,7 +318,7 @@ impl Backend for MemBackend {
 
     fn latest(&self, key: &str) -> Result<Option<Entry>> {
         let state = self.read()?;
-        Ok(state.keys.get(key).and_then(|h| h.back()).cloned())
+        Ok(state.keys.get(key).map(|h| h.latest().clone()))
     }
 
     fn scan(
@@ -277,11 +328,7 @@ impl Backend for MemBackend {
         visit: &mut dyn FnMut(Entry) -> bool,
     ) -> Result<()> {
         let state = self.read()?;
-        for (key, history) in state.keys.range::<str, _>((Included(prefix), Unbounded)) {
-            if !key.starts_with(prefix) {
-                break;
-            }
-            let latest = history.back().expect("keys keep at least one entry");
+        for latest in state.under(prefix).map(KeyHistory::latest) {
             if latest.is_live() && !visit(latest.clone()) {
                 break;
             }
@@ -294,7 +341,7 @@ impl Backend for MemBackend {
         Ok(state
             .keys
             .get(key)
-            .map(|h| h.iter().cloned().collect())
+            .map(|h| h.entries.iter().cloned().collect())
             .unwrap_or_default())
     }
 

@@ -72,10 +72,6 @@ impl Feed for MemFeed {
             }
             CatchUpMode::Replay(start) => {
                 self.backend.replay(start, target, prefix, |entries, end| {
-                    let entries = entries
-                        .iter()
-                        .map(|&(e, p)| (e.clone(), p.cloned()))
-                        .collect();
                     register(CatchUp {
                         entries,
                         through: end.last_revision,
