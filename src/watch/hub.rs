@@ -291,8 +291,7 @@ impl Hub {
             inner
                 .queue
                 .push_back(Event::marker(EventKind::Progress, revision));
-            drop(inner);
-            watcher.notify();
+            watcher.notify(inner);
         }
         true
     }
@@ -307,8 +306,7 @@ impl Hub {
             let mut inner = lock(&watcher.inner);
             let last = inner.last_revision;
             inner.end(reason, last, message.to_string());
-            drop(inner);
-            watcher.notify();
+            watcher.notify(inner);
         }
     }
 
@@ -330,8 +328,7 @@ impl Hub {
                     last,
                     "the store was closed".into(),
                 );
-                drop(inner);
-                watcher.notify();
+                watcher.notify(inner);
             }
             watchers
         };
@@ -359,6 +356,9 @@ struct Inner {
     scheduled: bool,
     /// The thread inside the callback right now.
     running_on: Option<ThreadId>,
+    /// Threads blocked on `Watcher::changed`: a change wakes them only when there are
+    /// some, so an unread poll watch costs no futex call per event.
+    waiters: usize,
 }
 
 impl Inner {
@@ -432,24 +432,54 @@ impl Watcher {
                 entry.revision
             );
             inner.end(CancelReason::Overflow, entry.revision - 1, message);
-            drop(inner);
-            self.notify();
+            self.notify(inner);
             return false;
         }
         let prev = prev.filter(|_| self.options.prev_value).cloned();
         inner.queue.push_back(Event::data(entry.clone(), prev));
         inner.last_revision = entry.revision;
-        drop(inner);
-        self.notify();
+        self.notify(inner);
         true
     }
 
-    fn notify(&self) {
+    /// Tells whoever waits that `inner` changed (the guard it was changed under): the
+    /// delivery pool for a callback watch, a thread in `next` for a polled one.
+    fn notify(&self, inner: MutexGuard<'_, Inner>) {
         if self.callback.is_some() {
+            drop(inner);
             self.schedule_if_pending();
         } else {
+            self.wake(inner);
+        }
+    }
+
+    /// Wakes the threads blocked on `changed`, if any, once `inner` is released.
+    fn wake(&self, inner: MutexGuard<'_, Inner>) {
+        let waiting = inner.waiters > 0;
+        drop(inner);
+        if waiting {
             self.changed.notify_all();
         }
+    }
+
+    /// Blocks on `changed` (at most `timeout`), counted in `waiters` meanwhile.
+    fn wait<'a>(
+        &self,
+        mut inner: MutexGuard<'a, Inner>,
+        timeout: Option<Duration>,
+    ) -> MutexGuard<'a, Inner> {
+        inner.waiters += 1;
+        let mut inner = match timeout {
+            None => self.changed.wait(inner).unwrap_or_else(|p| p.into_inner()),
+            Some(timeout) => {
+                self.changed
+                    .wait_timeout(inner, timeout)
+                    .unwrap_or_else(|p| p.into_inner())
+                    .0
+            }
+        };
+        inner.waiters -= 1;
+        inner
     }
 
     /// Hands a callback watcher with queued events to the delivery pool, once.
@@ -482,8 +512,7 @@ impl Watcher {
                 }
                 None => {
                     inner.scheduled = false;
-                    drop(inner);
-                    self.changed.notify_all();
+                    self.wake(inner);
                     return false;
                 }
             }
@@ -499,8 +528,7 @@ impl Watcher {
         if !more {
             inner.scheduled = false;
         }
-        drop(inner);
-        self.changed.notify_all();
+        self.wake(inner);
         more
     }
 
@@ -516,10 +544,9 @@ impl Watcher {
         inner.initial_left = 0;
         let me = std::thread::current().id();
         while inner.running_on.is_some_and(|t| t != me) {
-            inner = self.changed.wait(inner).unwrap_or_else(|p| p.into_inner());
+            inner = self.wait(inner, None);
         }
-        drop(inner);
-        self.changed.notify_all();
+        self.wake(inner);
     }
 
     /// After the store ended this watch: a callback watch delivers its last events
@@ -542,7 +569,7 @@ impl Watcher {
             if !running_elsewhere && !pending {
                 break;
             }
-            inner = self.changed.wait(inner).unwrap_or_else(|p| p.into_inner());
+            inner = self.wait(inner, None);
         }
     }
 
@@ -561,8 +588,8 @@ impl Watcher {
             if let Some(event) = inner.take() {
                 return Ok(event);
             }
-            inner = match deadline {
-                None => self.changed.wait(inner).unwrap_or_else(|p| p.into_inner()),
+            let left = match deadline {
+                None => None,
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
@@ -574,12 +601,10 @@ impl Watcher {
                             ),
                         ));
                     }
-                    self.changed
-                        .wait_timeout(inner, deadline - now)
-                        .unwrap_or_else(|p| p.into_inner())
-                        .0
+                    Some(deadline - now)
                 }
             };
+            inner = self.wait(inner, left);
         }
     }
 }

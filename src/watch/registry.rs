@@ -8,24 +8,35 @@
 //! that sit on those directories, never the total number of watchers.
 //!
 //! Generic over what is stored so the lookup can be tested on its own.
+//!
+//! Each directory (and each exact key) holds its watchers in a plain vector, and every id
+//! remembers where it is filed and at which index, so removal is a swap with the last one.
+//! A dispatch touches the key's directory entries and those vectors, nothing per watcher
+//! beyond the ones it delivers to: an aligned prefix matches by its length alone, without
+//! reading its text.
 
-use std::collections::HashMap;
+use hashbrown::hash_map::EntryRef;
+use hashbrown::HashMap;
 
 struct Registered<T> {
+    id: u64,
     /// The watched prefix (for an aligned prefix, the same as the bucket's directory).
     prefix: Box<str>,
     value: T,
 }
 
 /// Where a registered id is filed, so removal is a direct lookup.
-enum Filed {
-    Exact(Box<str>),
-    Prefix(Box<str>),
+struct Filed {
+    /// The exact key, or the prefix's directory.
+    bucket: Box<str>,
+    prefix: bool,
+    /// Its position in that bucket's vector.
+    index: usize,
 }
 
 pub struct Registry<T> {
-    exact: HashMap<Box<str>, HashMap<u64, T>>,
-    by_directory: HashMap<Box<str>, HashMap<u64, Registered<T>>>,
+    exact: HashMap<Box<str>, Vec<Registered<T>>>,
+    by_directory: HashMap<Box<str>, Vec<Registered<T>>>,
     filed: HashMap<u64, Filed>,
 }
 
@@ -58,71 +69,80 @@ impl<T> Registry<T> {
 
     /// Files `value` under `id` for an exact key or a prefix. `id` must be unused.
     pub fn insert(&mut self, id: u64, target: &str, prefix: bool, value: T) {
-        if prefix {
-            let directory: Box<str> = directory_of(target).into();
-            self.by_directory
-                .entry(directory.clone())
-                .or_default()
-                .insert(
-                    id,
-                    Registered {
-                        prefix: target.into(),
-                        value,
-                    },
-                );
-            self.filed.insert(id, Filed::Prefix(directory));
+        let (map, bucket) = if prefix {
+            (&mut self.by_directory, directory_of(target))
         } else {
-            self.exact
-                .entry(target.into())
-                .or_default()
-                .insert(id, value);
-            self.filed.insert(id, Filed::Exact(target.into()));
-        }
+            (&mut self.exact, target)
+        };
+        let filed = match map.entry_ref(bucket) {
+            EntryRef::Occupied(o) => o.into_mut(),
+            EntryRef::Vacant(v) => v.insert_with_key(bucket.into(), Vec::new()),
+        };
+        filed.push(Registered {
+            id,
+            prefix: target.into(),
+            value,
+        });
+        self.filed.insert(
+            id,
+            Filed {
+                bucket: bucket.into(),
+                prefix,
+                index: filed.len() - 1,
+            },
+        );
     }
 
     /// Unfiles `id`; returns its value if it was registered.
     pub fn remove(&mut self, id: u64) -> Option<T> {
-        match self.filed.remove(&id)? {
-            Filed::Exact(key) => {
-                let bucket = self.exact.get_mut(&key)?;
-                let value = bucket.remove(&id);
-                if bucket.is_empty() {
-                    self.exact.remove(&key);
-                }
-                value
-            }
-            Filed::Prefix(directory) => {
-                let bucket = self.by_directory.get_mut(&directory)?;
-                let value = bucket.remove(&id).map(|r| r.value);
-                if bucket.is_empty() {
-                    self.by_directory.remove(&directory);
-                }
-                value
+        let Filed {
+            bucket,
+            prefix,
+            index,
+        } = self.filed.remove(&id)?;
+        let map = if prefix {
+            &mut self.by_directory
+        } else {
+            &mut self.exact
+        };
+        let filed = map.get_mut(&bucket)?;
+        let removed = filed.swap_remove(index);
+        if let Some(moved) = filed.get(index) {
+            if let Some(f) = self.filed.get_mut(&moved.id) {
+                f.index = index;
             }
         }
+        if filed.is_empty() {
+            map.remove(&bucket);
+        }
+        Some(removed.value)
     }
 
     /// Calls `visit` with every value registered for a key or prefix that matches `key`.
     /// Returns how many registrations were examined (the lookup's cost).
     pub fn for_each_match(&self, key: &str, mut visit: impl FnMut(u64, &T)) -> usize {
         let mut examined = 0;
-        if let Some(bucket) = self.exact.get(key) {
-            for (&id, value) in bucket {
+        if let Some(filed) = self.exact.get(key) {
+            for registered in filed {
                 examined += 1;
-                visit(id, value);
+                visit(registered.id, &registered.value);
             }
+        }
+        if self.by_directory.is_empty() {
+            return examined;
         }
         for (i, byte) in key.bytes().enumerate() {
             if byte != b'/' {
                 continue;
             }
-            let Some(bucket) = self.by_directory.get(&key[..=i]) else {
+            let Some(filed) = self.by_directory.get(&key[..=i]) else {
                 continue;
             };
-            for (&id, registered) in bucket {
+            for registered in filed {
                 examined += 1;
-                if key.starts_with(&*registered.prefix) {
-                    visit(id, &registered.value);
+                // An aligned prefix is its directory, which `key` starts with.
+                if registered.prefix.len() == i + 1 || key.starts_with(&*registered.prefix) {
+                    visit(registered.id, &registered.value);
                 }
             }
         }
@@ -132,17 +152,11 @@ impl<T> Registry<T> {
     /// Every registered value, for shutdown.
     pub fn drain(&mut self) -> Vec<T> {
         self.filed.clear();
-        let mut all: Vec<T> = self
-            .exact
+        self.exact
             .drain()
-            .flat_map(|(_, b)| b.into_values())
-            .collect();
-        all.extend(
-            self.by_directory
-                .drain()
-                .flat_map(|(_, b)| b.into_values().map(|r| r.value)),
-        );
-        all
+            .chain(self.by_directory.drain())
+            .flat_map(|(_, filed)| filed.into_iter().map(|r| r.value))
+            .collect()
     }
 }
 
@@ -226,6 +240,26 @@ mod tests {
         assert_eq!(seen, vec!["bytewise"]);
         assert_eq!(registry.remove(1), Some("exact"));
         assert_eq!(registry.remove(3), Some("bytewise"));
+        assert!(registry.is_empty());
+        assert!(registry.exact.is_empty() && registry.by_directory.is_empty());
+    }
+
+    #[test]
+    fn removal_from_the_middle_keeps_every_other_watcher_findable() {
+        let mut registry = Registry::default();
+        for id in 0..5 {
+            registry.insert(id, "/d/", true, id);
+            registry.insert(10 + id, "/d/k", false, 10 + id);
+        }
+        // Each removal swaps the last one into the hole; the moved ones must stay removable.
+        for gone in [0, 11, 2, 14, 4] {
+            assert_eq!(registry.remove(gone), Some(gone));
+        }
+        let (found, _) = matches(&registry, "/d/k");
+        assert_eq!(found, vec![1, 3, 10, 12, 13]);
+        for id in [1, 3, 10, 12, 13] {
+            assert_eq!(registry.remove(id), Some(id), "watcher {id}");
+        }
         assert!(registry.is_empty());
         assert!(registry.exact.is_empty() && registry.by_directory.is_empty());
     }
