@@ -551,6 +551,15 @@ def targets(results):
         add(f"watch latency {p[:3]} / async-nats watch",
             ratio(get("watch_latency", "coordkv-c", p), get("watch_latency", "async-nats", p)),
             "<= 1.1x", lambda v: v <= 1.1)
+    for name in ("coordkv-c", "coordkv-go", "coordkv-py"):
+        add(f"10,000 watchers: server consumers ({name})",
+            get("fanout_10000", name, "server_consumers"), "<= 2", lambda v: v <= 2)
+    add("10,000 watchers: RSS per idle watcher, C API (bytes)",
+        get("fanout_10000", "coordkv-c", "rss_per_watcher"), "<= 1,024", lambda v: v <= 1024)
+    add("mem:// dispatch ns/event, 100,000 watchers / 1 watcher",
+        ratio(get("dispatch_100000", "coordkv-c", "dispatch_ns_per_event"),
+              get("dispatch_1", "coordkv-c", "dispatch_ns_per_event")),
+        "flat: <= 2x", lambda v: v <= 2.0)
     add("mem:// puts/s, one C thread", get("mem_put", "coordkv-c", "ops_per_s"),
         ">= 1,000,000", lambda v: v >= 1e6)
     add("mem:// gets/s, one C thread", get("mem_get", "coordkv-c", "ops_per_s"),
