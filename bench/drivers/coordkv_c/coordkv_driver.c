@@ -297,8 +297,8 @@ static int time_watch(ckv_watch *watch, watch_state *ws, long warm, uint64_t *la
 
 /*
  * The callback form (the result's rate and latencies), then the same loop with a polled
- * watch read by its own thread (poll_p50_us / poll_p99_us): the callback form pays one
- * more thread wake-up, from the feed to a delivery thread.
+ * watch read by its own thread (poll_p50_us / poll_p99_us), so the two delivery forms are
+ * compared under the same load.
  */
 static int run_watch_latency(void) {
     long warm = bench_warmup_count(A.n);
