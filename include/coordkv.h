@@ -114,6 +114,12 @@ typedef struct ckv_watch_options {
    * Send CKV_EVENT_PROGRESS every this many milliseconds; 0 means never.
    */
   uint64_t progress_interval_ms;
+  /**
+   * When events in scope are lost before they were read (history trimmed on the
+   * server), deliver a fresh snapshot and CKV_EVENT_SYNCED, each marked
+   * `ckv_event_is_resync`, instead of CKV_CANCEL_HISTORY_LOST; the watch goes on.
+   */
+  bool resync;
 } ckv_watch_options;
 
 /**
@@ -645,6 +651,13 @@ ckv_cancel_reason ckv_event_cancel_reason(const struct ckv_event *event);
  * traffic. The buffer bound counts live events only. False for NULL.
  */
 bool ckv_event_is_catch_up(const struct ckv_event *event);
+
+/**
+ * Whether the event is part of a resync (a `resync` watch that may have missed events):
+ * the values of a fresh snapshot and its SYNCED, which replace what the consumer had
+ * instead of adding to it. False for NULL.
+ */
+bool ckv_event_is_resync(const struct ckv_event *event);
 
 /**
  * A human explanation for a CANCELED event, NUL-terminated, borrowed from the event;

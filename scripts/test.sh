@@ -19,6 +19,7 @@ run_stage() {
 
 stage "install prerequisites"
 bash scripts/install-deps.sh
+export PATH="$ROOT/.venv/bin:$PATH"
 
 export COORDKV_LIB_DIR="$ROOT/target/debug"
 # The build must not rewrite the committed header: tests/header.rs compares the two.

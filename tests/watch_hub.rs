@@ -391,3 +391,62 @@ fn progress_bookmarks_follow_delivered_events() {
         }
     }
 }
+
+#[test]
+fn replay_with_prev_value_gives_the_value_before_the_start() {
+    for (backend, store) in test_stores("replay_prev", "") {
+        store.put("/p/a", b"v1").unwrap();
+        let r2 = store.put("/p/a", b"v2").unwrap();
+        store.put("/p/b", b"only").unwrap();
+        let options = WatchOptions {
+            start_revision: r2,
+            prev_value: true,
+            ..prefix()
+        };
+        let watch = store.watch("/p/", options).unwrap();
+        let first = next_event(&watch);
+        assert_eq!(data(&first).3, r2, "{backend}");
+        let prev = first.prev.expect("the value before the start");
+        assert_eq!(&prev.value[..], b"v1", "{backend}");
+        let second = next_event(&watch);
+        assert_eq!(data(&second).1, "/p/b", "{backend}");
+        assert!(second.prev.is_none(), "{backend}");
+    }
+}
+
+#[test]
+fn a_resync_watch_gets_a_marked_snapshot_where_history_is_lost_then_goes_on_live() {
+    for (backend, store) in test_stores("resync", "\"history\": 2") {
+        let r1 = store.put("/h/a", b"1").unwrap();
+        store.put("/h/a", b"2").unwrap();
+        let r3 = store.put("/h/a", b"3").unwrap(); // r1 is no longer retained
+        let rb = store.put("/h/b", b"b").unwrap();
+        let options = WatchOptions {
+            start_revision: r1,
+            resync: true,
+            ..prefix()
+        };
+        let watch = store.watch("/h/", options).unwrap();
+        // The scope's current values, marked as a resync, then SYNCED marked too.
+        let a = next_event(&watch);
+        assert!(a.resync, "{backend}");
+        assert_eq!(
+            data(&a),
+            (EventKind::Put, "/h/a", &b"3"[..], r3),
+            "{backend}"
+        );
+        let b = next_event(&watch);
+        assert!(b.resync, "{backend}");
+        assert_eq!(data(&b).3, rb, "{backend}");
+        let synced = next_event(&watch);
+        assert_eq!(synced.kind, EventKind::Synced, "{backend}");
+        assert!(synced.resync, "{backend}");
+        assert!(synced.revision >= rb, "{backend}");
+        // Live events after it are ordinary ones.
+        let r5 = store.put("/h/a", b"4").unwrap();
+        let live = next_event(&watch);
+        assert!(!live.resync, "{backend}");
+        assert_eq!(data(&live).3, r5, "{backend}");
+        no_more(&watch);
+    }
+}

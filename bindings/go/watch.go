@@ -102,6 +102,9 @@ type Event struct {
 	// CatchUp marks a snapshot's values and SYNCED, and the events a StartRevision
 	// replays: the catch-up, which the buffer bound does not count.
 	CatchUp bool
+	// Resync marks a fresh snapshot's values and its SYNCED, sent to a Resync watch that
+	// may have missed events: they replace what the consumer had instead of adding to it.
+	Resync bool
 }
 
 // WatchOptions shape a watch; the zero value is an exact-key watch from now on.
@@ -120,6 +123,10 @@ type WatchOptions struct {
 	BufferSize int
 	// ProgressInterval asks for PROGRESS bookmarks this often (0: never).
 	ProgressInterval time.Duration
+	// Resync answers events lost before they were read (history trimmed on a NATS
+	// server) with a fresh snapshot and SYNCED, each with Event.Resync set, instead of
+	// ending the watch with CANCELED(HistoryLost).
+	Resync bool
 }
 
 // WatchCanceledError is Err's answer when the watch was ended by the library (overflow,
@@ -178,6 +185,7 @@ func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watc
 	options.snapshot = C.bool(opts.Snapshot)
 	options.prev_value = C.bool(opts.PrevValue)
 	options.ignore_deletes = C.bool(opts.IgnoreDeletes)
+	options.resync = C.bool(opts.Resync)
 	if opts.BufferSize > 0 {
 		options.buffer_size = C.size_t(opts.BufferSize)
 	}
@@ -356,6 +364,7 @@ func eventFromC(event *C.ckv_event) Event {
 		Revision:     uint64(C.ckv_event_revision(event)),
 		CancelReason: CancelReason(C.ckv_event_cancel_reason(event)),
 		CatchUp:      bool(C.ckv_event_is_catch_up(event)),
+		Resync:       bool(C.ckv_event_is_resync(event)),
 	}
 	if entry := C.ckv_event_entry(event); entry != nil {
 		copied := entryFromC(entry)

@@ -323,3 +323,23 @@ func TestWatchBadArguments(t *testing.T) {
 		}
 	})
 }
+
+func TestWatchResyncReplacesHistoryLostWithAMarkedSnapshot(t *testing.T) {
+	eachBackendWith(t, func(t *testing.T, b backend) {
+		s := b.open(t, coordkv.Config{History: 2})
+		first := mustPut(t, s, "/h/a", "1")
+		mustPut(t, s, "/h/a", "2")
+		third := mustPut(t, s, "/h/a", "3") // first is no longer retained
+		w := mustWatch(t, s, "/h/", coordkv.WatchOptions{Prefix: true, StartRevision: first, Resync: true})
+		if e := recv(t, w); e.Kind != coordkv.EventPut || !e.Resync || e.Revision != third {
+			t.Fatalf("resync value: %+v", e)
+		}
+		if e := recv(t, w); e.Kind != coordkv.EventSynced || !e.Resync {
+			t.Fatalf("resync end: %+v", e)
+		}
+		live := mustPut(t, s, "/h/a", "4")
+		if e := recv(t, w); e.Revision != live || e.Resync {
+			t.Fatalf("live after resync: %+v", e)
+		}
+	})
+}

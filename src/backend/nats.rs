@@ -56,6 +56,9 @@ pub struct NatsBackend {
     read_prefix: String,
     request_timeout: Duration,
     violations: Arc<Violations>,
+    /// Bumped each time the client (re)connects: the watch feed recreates its consumer at
+    /// once instead of waiting for missed heartbeats.
+    connects: watch::Sender<u64>,
     closed: AtomicBool,
 }
 
@@ -158,8 +161,15 @@ impl NatsBackend {
             seen: watch::channel(0).0,
             last: Mutex::new(String::new()),
         });
-        let options =
-            connect_options(config, &urls, connect_timeout, request_timeout, &violations)?;
+        let connects = watch::channel(0).0;
+        let options = connect_options(
+            config,
+            &urls,
+            connect_timeout,
+            request_timeout,
+            &violations,
+            &connects,
+        )?;
         let servers_text = urls.join(",");
 
         runtime.block_on(async {
@@ -223,6 +233,7 @@ impl NatsBackend {
                 read_prefix,
                 request_timeout,
                 violations,
+                connects,
                 closed: AtomicBool::new(false),
             })
         })
@@ -272,7 +283,7 @@ impl NatsBackend {
                 }
             }
         };
-        self.runtime.block_on(async {
+        let result = self.runtime.block_on(async {
             tokio::select! {
                 done = op => done.map_err(|e| e.context(doing)),
                 message = denied => Err(Error::new(
@@ -280,7 +291,13 @@ impl NatsBackend {
                     format!("{doing}: {message}"),
                 )),
             }
-        })
+        });
+        // A call that fails because the store was closed under it (its connection went
+        // with it) says so, whatever the client made of the broken request.
+        match result {
+            Err(_) if self.closed.load(Ordering::Acquire) => Err(Error::closed("store")),
+            other => other,
+        }
     }
 
     /// Publishes one KV message and returns its revision; `Conflict` here carries no
@@ -485,6 +502,7 @@ fn connect_options(
     connect_timeout: Duration,
     request_timeout: Duration,
     violations: &Arc<Violations>,
+    connects: &watch::Sender<u64>,
 ) -> Result<impl Future<Output = Result<ConnectOptions>>> {
     let auth = &config.auth;
     let tls = &config.tls;
@@ -512,6 +530,7 @@ fn connect_options(
         .transpose()?;
     let tls_required = tls.required || urls.iter().any(|u| u.starts_with("tls://"));
     let violations = violations.clone();
+    let connects = connects.clone();
     let mut options = ConnectOptions::new()
         .connection_timeout(connect_timeout)
         .request_timeout(Some(request_timeout))
@@ -523,6 +542,9 @@ fn connect_options(
         })
         .event_callback(move |event| {
             let violations = violations.clone();
+            if matches!(event, Event::Connected) {
+                connects.send_modify(|n| *n += 1);
+            }
             async move {
                 if let Event::ServerError(ServerError::Other(message)) = event {
                     if message
@@ -904,6 +926,11 @@ impl NatsBackend {
 
     pub(crate) fn request_timeout(&self) -> Duration {
         self.request_timeout
+    }
+
+    /// Changes each time the client connects again after losing its connection.
+    pub(crate) fn connects(&self) -> watch::Receiver<u64> {
+        self.connects.subscribe()
     }
 }
 

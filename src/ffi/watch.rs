@@ -72,6 +72,10 @@ pub struct ckv_watch_options {
     pub buffer_size: usize,
     /// Send CKV_EVENT_PROGRESS every this many milliseconds; 0 means never.
     pub progress_interval_ms: u64,
+    /// When events in scope are lost before they were read (history trimmed on the
+    /// server), deliver a fresh snapshot and CKV_EVENT_SYNCED, each marked
+    /// `ckv_event_is_resync`, instead of CKV_CANCEL_HISTORY_LOST; the watch goes on.
+    pub resync: bool,
 }
 
 /// Fills `options` with the defaults: an exact-key watch from now on, no snapshot, no
@@ -88,6 +92,7 @@ pub unsafe extern "C" fn ckv_watch_options_init(options: *mut ckv_watch_options)
                 ignore_deletes: false,
                 buffer_size: DEFAULT_BUFFER_SIZE,
                 progress_interval_ms: 0,
+                resync: false,
             };
         }
     })
@@ -106,6 +111,7 @@ fn core_options(options: *const ckv_watch_options) -> WatchOptions {
             buffer_size: o.buffer_size,
             progress_interval: (o.progress_interval_ms > 0)
                 .then(|| Duration::from_millis(o.progress_interval_ms)),
+            resync: o.resync,
         },
     }
 }
@@ -302,6 +308,16 @@ pub unsafe extern "C" fn ckv_event_cancel_reason(event: *const ckv_event) -> ckv
 pub unsafe extern "C" fn ckv_event_is_catch_up(event: *const ckv_event) -> bool {
     guard_value(false, || {
         unsafe { event.as_ref() }.is_some_and(|e| e.event.catch_up)
+    })
+}
+
+/// Whether the event is part of a resync (a `resync` watch that may have missed events):
+/// the values of a fresh snapshot and its SYNCED, which replace what the consumer had
+/// instead of adding to it. False for NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_event_is_resync(event: *const ckv_event) -> bool {
+    guard_value(false, || {
+        unsafe { event.as_ref() }.is_some_and(|e| e.event.resync)
     })
 }
 

@@ -26,8 +26,9 @@ pub enum CatchUpMode {
     Live,
     /// The live entries in scope, then SYNCED.
     Snapshot,
-    /// Every retained event in scope at or after this revision.
-    Replay(u64),
+    /// Every retained event in scope at or after `start`; `with_prev` when the watcher
+    /// wants each event's previous value (also for the first replayed event of a key).
+    Replay { start: u64, with_prev: bool },
 }
 
 /// What the feed hands to a registration, inside its critical section.
@@ -106,22 +107,103 @@ impl Hub {
 
     /// Called by the feed with every write, in strictly increasing revision order.
     pub fn dispatch(&self, entry: &Entry, prev: Option<&Entry>) {
+        self.dispatch_as(entry, prev, false);
+    }
+
+    /// Like [`Hub::dispatch`], for a write the feed reads back after a break (a reconnect,
+    /// a server restart): the backlog is catch-up, not a sign that a watcher is slow, so
+    /// it does not count against the watchers' buffers.
+    pub fn dispatch_backlog(&self, entry: &Entry, prev: Option<&Entry>) {
+        self.dispatch_as(entry, prev, true);
+    }
+
+    fn dispatch_as(&self, entry: &Entry, prev: Option<&Entry>, backlog: bool) {
         let mut state = lock(&self.state);
         if state.closed || entry.revision <= state.dispatched {
             return;
         }
         let mut ended = Vec::new();
         state.registry.for_each_match(&entry.key, |id, watcher| {
-            if !watcher.offer(entry, prev) {
+            if !watcher.offer(entry, prev, backlog) {
                 ended.push(id);
             }
         });
-        for id in ended {
+        self.unfile(&mut state, ended);
+        state.dispatched = entry.revision;
+    }
+
+    fn unfile(&self, state: &mut HubState, ids: Vec<u64>) {
+        for id in ids {
             if let Some(watcher) = state.registry.remove(id) {
                 self.feed.release(&watcher.target, watcher.options.prefix);
             }
         }
-        state.dispatched = entry.revision;
+    }
+
+    /// The feed found that events it never dispatched may be gone: any revision inside
+    /// `candidates` (sorted, inclusive ranges) could have been a write to `key` (`None`:
+    /// to any key). Every watcher in that scope still waiting for such a revision ends
+    /// with CANCELED(history lost) at the revision before the first it may have missed,
+    /// or, when it asked for `resync`, stops taking events until the feed hands it a fresh
+    /// snapshot ([`Hub::finish_resync`]); those are returned. Others are untouched.
+    pub(crate) fn lose(
+        &self,
+        key: Option<&str>,
+        candidates: &[(u64, u64)],
+        why: &str,
+    ) -> Vec<Arc<Watcher>> {
+        let mut state = lock(&self.state);
+        if state.closed || candidates.is_empty() {
+            return Vec::new();
+        }
+        let mut ended = Vec::new();
+        let mut resync = Vec::new();
+        let mut visit = |id: u64, watcher: &Arc<Watcher>| match watcher.lose(candidates, why) {
+            Loss::None => {}
+            Loss::Ended => ended.push(id),
+            Loss::Resync => resync.push(watcher.clone()),
+        };
+        match key {
+            Some(key) => {
+                state.registry.for_each_match(key, &mut visit);
+            }
+            None => state.registry.for_each(&mut visit),
+        }
+        self.unfile(&mut state, ended);
+        resync
+    }
+
+    /// Ends one watcher with CANCELED(`reason`) at the revision it is complete through.
+    pub(crate) fn end_watcher(&self, watcher: &Watcher, reason: CancelReason, message: String) {
+        let mut state = lock(&self.state);
+        let mut inner = lock(&watcher.inner);
+        if inner.ended || inner.closed {
+            return;
+        }
+        let last = inner.last_revision;
+        inner.end(reason, last, message);
+        drop(inner);
+        self.unfile(&mut state, vec![watcher.id]);
+        drop(state);
+        watcher.notify(lock(&watcher.inner));
+    }
+
+    /// Completes a resync started by [`Hub::lose`], inside the feed's critical section
+    /// like a registration: the snapshot's values and SYNCED, all marked `resync`, then
+    /// live events after `catch_up.through`.
+    pub(crate) fn finish_resync(&self, watcher: &Watcher, catch_up: CatchUp) {
+        let state = lock(&self.state);
+        if state.closed {
+            return;
+        }
+        let mut inner = lock(&watcher.inner);
+        if inner.ended || inner.closed || !inner.resyncing {
+            return;
+        }
+        inner.resyncing = false;
+        watcher.queue_catch_up(&mut inner, CatchUpMode::Snapshot, catch_up, true);
+        drop(state);
+        watcher.notify(inner);
     }
 
     /// The newest revision dispatched (0 before the first).
@@ -170,7 +252,10 @@ impl Hub {
         let mode = if options.snapshot {
             CatchUpMode::Snapshot
         } else if options.start_revision != 0 {
-            CatchUpMode::Replay(options.start_revision)
+            CatchUpMode::Replay {
+                start: options.start_revision,
+                with_prev: options.prev_value,
+            }
         } else {
             CatchUpMode::Live
         };
@@ -188,8 +273,22 @@ impl Hub {
         let mut registered = Err(Error::internal("the feed never called register"));
         self.feed
             .catch_up(target, watcher.options.prefix, mode, &mut |catch_up| {
-                registered = self.register(&watcher, mode, catch_up);
+                registered = self.register(&watcher, mode, catch_up, false);
             })?;
+        if matches!(registered, Ok(false)) && watcher.options.resync && !lock(&watcher.inner).ended
+        {
+            // The replay's history is gone and the watcher asked for a fresh snapshot
+            // instead of CANCELED(history lost).
+            registered = Err(Error::internal("the feed never called register"));
+            self.feed.catch_up(
+                target,
+                watcher.options.prefix,
+                CatchUpMode::Snapshot,
+                &mut |catch_up| {
+                    registered = self.register(&watcher, CatchUpMode::Snapshot, catch_up, true);
+                },
+            )?;
+        }
         if !matches!(registered, Ok(true)) {
             // Not filed (refused, or ended at once by history lost): the feed may forget it.
             self.feed.release(target, watcher.options.prefix);
@@ -209,12 +308,14 @@ impl Hub {
     }
 
     /// Registration proper, inside the feed's critical section; `Ok(false)` when the watch
-    /// ended at once instead of being filed.
+    /// ended at once instead of being filed (or, asking for `resync`, found its replay's
+    /// history gone and wants a snapshot instead). `resync` marks a snapshot as one.
     fn register(
         &self,
         watcher: &Arc<Watcher>,
         mode: CatchUpMode,
         catch_up: CatchUp,
+        resync: bool,
     ) -> Result<bool> {
         let mut state = lock(&self.state);
         if state.closed {
@@ -231,8 +332,11 @@ impl Hub {
         }
         let options = &watcher.options;
         let mut inner = lock(&watcher.inner);
-        if let CatchUpMode::Replay(start) = mode {
+        if let CatchUpMode::Replay { start, .. } = mode {
             if catch_up.history_lost {
+                if options.resync {
+                    return Ok(false);
+                }
                 let message = format!(
                     "events at or after revision {start} on {:?} are no longer retained",
                     &*watcher.target
@@ -241,25 +345,7 @@ impl Hub {
                 return Ok(false);
             }
         }
-        for (entry, prev) in catch_up.entries {
-            let wanted = entry.is_live() || !options.ignore_deletes;
-            if wanted && watcher.matches(&entry.key) {
-                let prev = if options.prev_value { prev } else { None };
-                let mut event = Event::data(entry, prev);
-                event.catch_up = true;
-                inner.queue.push_back(event);
-            }
-        }
-        if mode == CatchUpMode::Snapshot {
-            let mut synced = Event::marker(EventKind::Synced, catch_up.through);
-            synced.catch_up = true;
-            inner.queue.push_back(synced);
-        }
-        inner.initial_left = inner.queue.len();
-        inner.last_revision = match mode {
-            CatchUpMode::Replay(start) => catch_up.through.max(start - 1),
-            _ => catch_up.through,
-        };
+        watcher.queue_catch_up(&mut inner, mode, catch_up, resync);
         drop(inner);
         state
             .registry
@@ -284,13 +370,12 @@ impl Hub {
         if inner.ended || inner.closed {
             return false;
         }
-        // A full queue skips this bookmark: the next one says as much.
-        if inner.live_len() < watcher.options.buffer_size {
+        // A full queue skips this bookmark (the next one says as much), and so does a
+        // resync in progress, which is not complete through anything new yet.
+        if inner.live_len() < watcher.options.buffer_size && !inner.resyncing {
             let revision = state.dispatched.max(inner.last_revision);
             inner.last_revision = revision;
-            inner
-                .queue
-                .push_back(Event::marker(EventKind::Progress, revision));
+            inner.push(Event::marker(EventKind::Progress, revision), false);
             watcher.notify(inner);
         }
         true
@@ -339,11 +424,21 @@ impl Hub {
     }
 }
 
+/// A queued event, and whether it counts against the watcher's buffer: catch-up (a
+/// snapshot, a replay, a resync) and the backlog read after a break do not.
+struct Queued {
+    event: Event,
+    exempt: bool,
+}
+
 #[derive(Default)]
 struct Inner {
-    queue: VecDeque<Event>,
-    /// How many catch-up events are still at the front of the queue (outside the bound).
-    initial_left: usize,
+    queue: VecDeque<Queued>,
+    /// How many queued events are exempt from the buffer bound.
+    exempt: usize,
+    /// Live events may have been lost and a fresh snapshot is on its way: events are not
+    /// queued (the snapshot covers them) and no PROGRESS is sent until it arrives.
+    resyncing: bool,
     /// The final CANCELED is queued: nothing more will be.
     ended: bool,
     /// The owner closed the watch: nothing more is delivered.
@@ -363,24 +458,40 @@ struct Inner {
 
 impl Inner {
     fn live_len(&self) -> usize {
-        self.queue.len() - self.initial_left
+        self.queue.len() - self.exempt
+    }
+
+    fn push(&mut self, event: Event, exempt: bool) {
+        self.exempt += usize::from(exempt);
+        self.queue.push_back(Queued { event, exempt });
+    }
+
+    fn clear(&mut self) {
+        self.queue.clear();
+        self.exempt = 0;
     }
 
     fn end(&mut self, reason: CancelReason, last_revision: u64, message: String) {
         self.last_revision = last_revision;
         self.ended = true;
-        self.queue
-            .push_back(Event::canceled(reason, last_revision, message));
+        self.push(Event::canceled(reason, last_revision, message), false);
     }
 
     fn take(&mut self) -> Option<Event> {
-        let event = self.queue.pop_front()?;
-        self.initial_left = self.initial_left.saturating_sub(1);
+        let Queued { event, exempt } = self.queue.pop_front()?;
+        self.exempt -= usize::from(exempt);
         if event.kind == EventKind::Canceled {
             self.finished = true;
         }
         Some(event)
     }
+}
+
+/// What a possible loss of events did to one watcher.
+enum Loss {
+    None,
+    Ended,
+    Resync,
 }
 
 pub(crate) struct Watcher {
@@ -404,6 +515,11 @@ impl Watcher {
         }
     }
 
+    /// The watched key or prefix, and whether it is a prefix.
+    pub(crate) fn scope(&self) -> (&str, bool) {
+        (&self.target, self.options.prefix)
+    }
+
     pub(crate) fn progress_interval(&self) -> Option<Duration> {
         self.options.progress_interval.filter(|i| !i.is_zero())
     }
@@ -412,20 +528,78 @@ impl Watcher {
         self.hub.upgrade()
     }
 
+    /// Queues a catch-up (registration or resync) in `inner`, ahead of live events.
+    fn queue_catch_up(
+        &self,
+        inner: &mut Inner,
+        mode: CatchUpMode,
+        catch_up: CatchUp,
+        resync: bool,
+    ) {
+        let options = &self.options;
+        for (entry, prev) in catch_up.entries {
+            let wanted = entry.is_live() || !options.ignore_deletes;
+            if wanted && self.matches(&entry.key) {
+                let prev = if options.prev_value { prev } else { None };
+                let mut event = Event::data(entry, prev);
+                event.catch_up = true;
+                event.resync = resync;
+                inner.push(event, true);
+            }
+        }
+        if mode == CatchUpMode::Snapshot {
+            let mut synced = Event::marker(EventKind::Synced, catch_up.through);
+            synced.catch_up = true;
+            synced.resync = resync;
+            inner.push(synced, true);
+        }
+        inner.last_revision = match mode {
+            CatchUpMode::Replay { start, .. } => catch_up.through.max(start - 1),
+            _ => catch_up.through.max(inner.last_revision),
+        };
+    }
+
+    /// Applies a possible loss (see [`Hub::lose`]) to this watcher.
+    fn lose(&self, candidates: &[(u64, u64)], why: &str) -> Loss {
+        let mut inner = lock(&self.inner);
+        if inner.ended || inner.closed || inner.resyncing {
+            return Loss::None;
+        }
+        let last = inner.last_revision;
+        let Some(first_missed) = candidates
+            .iter()
+            .find(|(_, hi)| *hi > last)
+            .map(|(lo, _)| (*lo).max(last + 1))
+        else {
+            return Loss::None;
+        };
+        if self.options.resync {
+            inner.resyncing = true;
+            return Loss::Resync;
+        }
+        let message = format!(
+            "events after revision {} may be gone before they were read: {why}",
+            first_missed - 1
+        );
+        inner.end(CancelReason::HistoryLost, first_missed - 1, message);
+        self.notify(inner);
+        Loss::Ended
+    }
+
     /// Queues a dispatched write; false when the watcher has ended and must be unfiled.
-    fn offer(&self, entry: &Entry, prev: Option<&Entry>) -> bool {
+    fn offer(&self, entry: &Entry, prev: Option<&Entry>, backlog: bool) -> bool {
         let mut inner = lock(&self.inner);
         if inner.ended || inner.closed {
             return false;
         }
-        if entry.revision <= inner.last_revision {
+        if entry.revision <= inner.last_revision || inner.resyncing {
             return true;
         }
         if self.options.ignore_deletes && !entry.is_live() {
             inner.last_revision = entry.revision;
             return true;
         }
-        if inner.live_len() >= self.options.buffer_size {
+        if !backlog && inner.live_len() >= self.options.buffer_size {
             let message = format!(
                 "the watcher did not keep up: {} events were waiting when revision {} arrived",
                 inner.live_len(),
@@ -436,7 +610,7 @@ impl Watcher {
             return false;
         }
         let prev = prev.filter(|_| self.options.prev_value).cloned();
-        inner.queue.push_back(Event::data(entry.clone(), prev));
+        inner.push(Event::data(entry.clone(), prev), backlog);
         inner.last_revision = entry.revision;
         self.notify(inner);
         true
@@ -540,8 +714,7 @@ impl Watcher {
         }
         let mut inner = lock(&self.inner);
         inner.closed = true;
-        inner.queue.clear();
-        inner.initial_left = 0;
+        inner.clear();
         let me = std::thread::current().id();
         while inner.running_on.is_some_and(|t| t != me) {
             inner = self.wait(inner, None);
@@ -560,7 +733,7 @@ impl Watcher {
         let mut inner = lock(&self.inner);
         if delivery::on_delivery_thread() {
             inner.closed = true;
-            inner.queue.clear();
+            inner.clear();
         }
         let me = std::thread::current().id();
         loop {

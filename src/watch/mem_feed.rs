@@ -70,7 +70,7 @@ impl Feed for MemFeed {
                     })
                 })
             }
-            CatchUpMode::Replay(start) => {
+            CatchUpMode::Replay { start, .. } => {
                 self.backend.replay(start, target, prefix, |entries, end| {
                     register(CatchUp {
                         entries,

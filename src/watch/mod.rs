@@ -1,9 +1,10 @@
 //! Watches: every write to a key or prefix, delivered to each watcher in revision order.
 //!
 //! ```text
-//!  backend feed ──(entry, prev) in revision order──▶ Hub::dispatch
+//!  backend feed ──(entry, prev) in revision order──▶ Hub::dispatch / dispatch_backlog
 //!     (mem: write observer under the write lock;       │  registry lookup by the key's
-//!      nats: one ordered consumer, phase 2)            │  path segments: O(depth)
+//!      nats: one live consumer per store, nats_feed)   │  path segments: O(depth)
+//!     ──(lost revisions of a key or of all)──▶ Hub::lose
 //!                                                      ▼
 //!                                     per-watcher bounded queue (Mutex + Condvar)
 //!                                        │                          │
@@ -23,8 +24,15 @@
 //! - Catch-up (snapshot or `start_revision` replay) and registration are one atomic step
 //!   with respect to the feed: the feed runs the registration inside its own critical
 //!   section ([`Feed::catch_up`]), so there is no seam to lose or duplicate an event in.
-//!   The catch-up batch is queued whole; the buffer bound applies to live events queued
-//!   after it (a replay is bounded by what the store retains anyway).
+//!   The catch-up batch, and the backlog a feed reads after a broken connection, are
+//!   queued outside the buffer bound: it counts live events only, so a watcher that keeps
+//!   up with live writes never overflows on catch-up.
+//! - A feed that finds revisions gone before it read them (trimmed, purged, aged out)
+//!   reports them with the key they may have belonged to ([`Hub::lose`]); only watchers
+//!   whose scope holds that key and who have not seen past the hole are concerned: they
+//!   end with CANCELED(history lost) at the revision before it, or, with
+//!   [`WatchOptions::resync`], drop their queue, receive a fresh snapshot and SYNCED
+//!   marked [`Event::resync`], and go on live.
 //! - Background threads live in one place (`delivery`): a small fixed pool that runs
 //!   callbacks and one ticker for PROGRESS. None of them is a tokio worker.
 //!
@@ -34,33 +42,15 @@
 //! `history` revisions and a purge drops all earlier ones, so an old revision of a busy
 //! key can vanish while the bucket still holds newer ones. The hub does not paper over
 //! that: if any key in scope dropped a revision `>= S`, the watch ends at once with
-//! CANCELED(history lost, last_revision = S - 1). The check is per key in scope, so a
-//! busy key elsewhere in the store does not make an unrelated replay fail.
+//! CANCELED(history lost, last_revision = S - 1), or, with `resync`, starts with a
+//! snapshot instead. The check is per key in scope, so a busy key elsewhere in the store
+//! does not make an unrelated replay fail.
 //!
-//! # The NATS feed (phase 2, not built yet)
-//! The same [`Feed`] trait, implemented over JetStream:
-//! - One ordered push consumer per store (or a small constant number of them) whose
-//!   filter subjects are the union of the watched prefixes and keys, mapped with
-//!   `key::prefix_to_nats_filter` (a non-aligned prefix filters on its aligned parent,
-//!   the registry filters the rest). When the set of watched filters changes, the consumer
-//!   is recreated from `dispatched + 1`, so the number of server-side consumers never
-//!   grows with the number of watchers. Its messages go to [`Hub::dispatch`] in stream
-//!   order; the stream sequence is the revision.
-//! - `catch_up` for a snapshot or a `start_revision` creates a temporary ordered consumer
-//!   filtered on the watch's own subject (deliver last-per-subject for a snapshot, by
-//!   start sequence for a replay), reads it up to the live consumer's current sequence,
-//!   registers the watcher with that sequence as its seam (live events at or below it are
-//!   skipped for that watcher), then deletes the temporary consumer.
-//! - History lost: the replay consumer's first sequence above `S` on a subject that had
-//!   older messages (or the stream's first sequence above `S`) proves a hole, as here.
-//! - Reconnects and server restarts are absorbed in the feed: the ordered consumer is
-//!   recreated from the last dispatched revision + 1, so watchers see neither a gap nor a
-//!   duplicate. Only a hole the server cannot fill (history lost) reaches the watchers,
-//!   as CANCELED(history lost).
-//! - Server-side limits on consumers would surface as CANCELED(watcher limit); on
-//!   `mem://` the watcher limit is `Config::max_watchers`, refused up front with `LIMIT`.
+//! The NATS feed (one live consumer per store, catch-ups read beside it, losses found from
+//! the revisions it skips) is described in `nats_feed` and `gaps`.
 
 mod delivery;
+mod gaps;
 pub mod hub;
 pub mod mem_feed;
 pub mod nats_feed;
@@ -151,6 +141,9 @@ pub struct Event {
     /// Part of the watch's catch-up (a snapshot's values and its SYNCED, a replay's
     /// retained events), which the buffer bound does not count.
     pub catch_up: bool,
+    /// Part of a resync (a snapshot's values and its SYNCED sent to a `resync` watch in
+    /// place of CANCELED(history lost)): the consumer replaces its view instead of merging.
+    pub resync: bool,
 }
 
 impl Event {
@@ -163,6 +156,7 @@ impl Event {
             cancel_reason: None,
             message: String::new(),
             catch_up: false,
+            resync: false,
         }
     }
 
@@ -175,6 +169,7 @@ impl Event {
             cancel_reason: None,
             message: String::new(),
             catch_up: false,
+            resync: false,
         }
     }
 
@@ -187,6 +182,7 @@ impl Event {
             cancel_reason: Some(reason),
             message,
             catch_up: false,
+            resync: false,
         }
     }
 }
@@ -208,6 +204,10 @@ pub struct WatchOptions {
     pub buffer_size: usize,
     /// Send PROGRESS this often; `None` (or zero) for never.
     pub progress_interval: Option<Duration>,
+    /// When events in scope are lost (history trimmed before they were read), deliver a
+    /// fresh snapshot followed by SYNCED, marked `resync`, instead of ending with
+    /// CANCELED(history lost). For caches, which replace their view.
+    pub resync: bool,
 }
 
 /// The buffer size a watch gets unless it asks otherwise.
@@ -223,6 +223,7 @@ impl Default for WatchOptions {
             ignore_deletes: false,
             buffer_size: DEFAULT_BUFFER_SIZE,
             progress_interval: None,
+            resync: false,
         }
     }
 }

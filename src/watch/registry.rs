@@ -149,6 +149,15 @@ impl<T> Registry<T> {
         examined
     }
 
+    /// Calls `visit` with every registered value, whatever its target.
+    pub fn for_each(&self, mut visit: impl FnMut(u64, &T)) {
+        for filed in self.exact.values().chain(self.by_directory.values()) {
+            for registered in filed {
+                visit(registered.id, &registered.value);
+            }
+        }
+    }
+
     /// Every registered value, for shutdown.
     pub fn drain(&mut self) -> Vec<T> {
         self.filed.clear();

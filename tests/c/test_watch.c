@@ -91,6 +91,38 @@ static void test_poll(void) {
     ckv_watch_close(NULL);
 }
 
+/* A `resync` watch whose replay start is no longer retained gets the scope's values and
+ * SYNCED, each marked ckv_event_is_resync, instead of CANCELED(history lost). */
+static void test_resync_instead_of_history_lost(void) {
+    ckv_store *store = test_open_store(",\"history\": 2");
+    uint64_t r1 = put(store, "/h/a", "1");
+    put(store, "/h/a", "2");
+    uint64_t r3 = put(store, "/h/a", "3");
+    ckv_watch_options opts;
+    ckv_watch_options_init(&opts);
+    CHECK(!opts.resync);
+    opts.prefix = true;
+    opts.start_revision = r1;
+    opts.resync = true;
+    ckv_watch *watch = NULL;
+    OK(ckv_watch_open(store, "/h/", 3, &opts, &watch, NULL));
+    ckv_status st;
+    ckv_event *e = next(watch, 10000, &st);
+    CHECK(st == CKV_OK && ckv_event_kind(e) == CKV_EVENT_PUT && ckv_event_revision(e) == r3);
+    CHECK(ckv_event_is_resync(e));
+    ckv_event_free(e);
+    e = next(watch, 10000, &st);
+    CHECK(st == CKV_OK && ckv_event_kind(e) == CKV_EVENT_SYNCED && ckv_event_is_resync(e));
+    ckv_event_free(e);
+    uint64_t r4 = put(store, "/h/a", "4");
+    e = next(watch, 10000, &st);
+    CHECK(st == CKV_OK && ckv_event_revision(e) == r4 && !ckv_event_is_resync(e));
+    ckv_event_free(e);
+    CHECK(!ckv_event_is_resync(NULL));
+    ckv_watch_close(watch);
+    ckv_close(store);
+}
+
 static void test_bad_arguments(void) {
     ckv_store *store = NULL;
     store = test_open_store("");
@@ -270,6 +302,7 @@ int main(int argc, char **argv) {
     test_init(argc, argv);
     RUN(test_poll);
     RUN(test_bad_arguments);
+    RUN(test_resync_instead_of_history_lost);
     RUN(test_callback_order_and_self_close);
     RUN(test_close_from_another_thread_while_callbacks_run);
     RUN(test_poll_close_wakes_waiter_thread);

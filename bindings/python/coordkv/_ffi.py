@@ -77,6 +77,7 @@ class ckv_watch_options(Structure):
         ("ignore_deletes", ctypes.c_bool),
         ("buffer_size", c_size_t),
         ("progress_interval_ms", c_uint64),
+        ("resync", ctypes.c_bool),
     ]
 
 
@@ -305,4 +306,5 @@ _declare("ckv_event_prev_entry", _p_entry, [_p_event])
 _declare("ckv_event_cancel_reason", ckv_cancel_reason, [_p_event])
 _declare("ckv_event_message", c_char_p, [_p_event])
 _declare("ckv_event_is_catch_up", ctypes.c_bool, [_p_event])
+_declare("ckv_event_is_resync", ctypes.c_bool, [_p_event])
 _declare("ckv_event_free", None, [_p_event])

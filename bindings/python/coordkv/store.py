@@ -305,6 +305,7 @@ class Store(NativeHandle):
         ignore_deletes: bool = False,
         buffer_size: Optional[int] = None,
         progress_interval: Optional[float] = None,
+        resync: bool = False,
     ) -> Watch:
         """Watches a key (or, with prefix=True, every key starting with `key`).
 
@@ -312,7 +313,10 @@ class Store(NativeHandle):
         sends the current values, then SYNCED; prev_value attaches each key's previous
         value; ignore_deletes skips all but PUT; buffer_size bounds the events waiting
         to be taken (beyond it the watch ends with CANCELED(OVERFLOW)); progress_interval
-        (seconds) asks for PROGRESS bookmarks. Iterate the returned Watch, or call next().
+        (seconds) asks for PROGRESS bookmarks; resync=True answers events lost before they
+        were read (history trimmed on a NATS server) with a fresh snapshot and SYNCED, each
+        with Event.resync set, instead of CANCELED(HISTORY_LOST). Iterate the returned
+        Watch, or call next().
         """
         options = _options(
             prefix,
@@ -322,6 +326,7 @@ class Store(NativeHandle):
             ignore_deletes,
             buffer_size,
             progress_interval,
+            resync,
         )
         return open_watch(self._handle, _key_bytes(key), options)
 
@@ -337,6 +342,7 @@ class Store(NativeHandle):
         ignore_deletes: bool = False,
         buffer_size: Optional[int] = None,
         progress_interval: Optional[float] = None,
+        resync: bool = False,
     ) -> Watch:
         """Like watch(), but `callback(event)` is called on a library thread, one event
         at a time and in order, until the watch ends or is closed. The callback may call
@@ -350,6 +356,7 @@ class Store(NativeHandle):
             ignore_deletes,
             buffer_size,
             progress_interval,
+            resync,
         )
         return open_callback_watch(self._handle, _key_bytes(key), options, callback)
 
@@ -362,6 +369,7 @@ def _options(
     ignore_deletes: bool,
     buffer_size: Optional[int],
     progress_interval: Optional[float],
+    resync: bool,
 ) -> Any:
     if buffer_size is not None and not 0 <= operator.index(buffer_size) < _U64_LIMIT:
         raise invalid_argument(f"buffer_size {buffer_size} is out of range")
@@ -373,6 +381,7 @@ def _options(
         ignore_deletes=ignore_deletes,
         buffer_size=buffer_size,
         progress_interval=progress_interval,
+        resync=resync,
     )
 
 

@@ -71,6 +71,9 @@ class Event:
     message: str = ""
     catch_up: bool = False
     """Part of the catch-up (snapshot values and SYNCED, replayed events), not live."""
+    resync: bool = False
+    """Part of a resync (a `resync` watch that may have missed events): a fresh snapshot's
+    values and its SYNCED, which replace what the consumer had instead of adding to it."""
 
 
 def event_from_native(event: Any) -> Event:
@@ -89,6 +92,7 @@ def event_from_native(event: Any) -> Event:
         cancel_reason=CancelReason(reason) if reason else None,
         message=message.decode("utf-8", "replace") if message else "",
         catch_up=bool(lib.ckv_event_is_catch_up(event)),
+        resync=bool(lib.ckv_event_is_resync(event)),
     )
 
 
@@ -139,6 +143,7 @@ def watch_options(
     ignore_deletes: bool,
     buffer_size: Optional[int],
     progress_interval: Optional[float],
+    resync: bool,
 ) -> _ffi.ckv_watch_options:
     """The C options struct: the library's defaults, then what the caller set."""
     options = _ffi.ckv_watch_options()
@@ -148,6 +153,7 @@ def watch_options(
     options.snapshot = bool(snapshot)
     options.prev_value = bool(prev_value)
     options.ignore_deletes = bool(ignore_deletes)
+    options.resync = bool(resync)
     if buffer_size is not None:
         options.buffer_size = buffer_size
     if progress_interval is not None:

@@ -238,3 +238,22 @@ def test_progress_bookmarks(store: Store) -> None:
             if event.revision >= rev:
                 assert put_seen, "a bookmark overtook the event it covers"
                 break
+
+
+def test_resync_replaces_history_lost_with_a_marked_snapshot(open_store) -> None:
+    store = open_store(history=2)
+    first = store.put("/h/a", b"1")
+    store.put("/h/a", b"2")
+    third = store.put("/h/a", b"3")  # `first` is no longer retained
+    with store.watch("/h/", prefix=True, start_revision=first, resync=True) as watch:
+        value = take(watch)
+        assert (value.kind, value.resync, value.revision) == (EventKind.PUT, True, third)
+        synced = take(watch)
+        assert (synced.kind, synced.resync) == (EventKind.SYNCED, True)
+        live = store.put("/h/a", b"4")
+        event = take(watch)
+        assert (event.revision, event.resync) == (live, False)
+    # Without resync the same replay ends with HISTORY_LOST.
+    with store.watch("/h/", prefix=True, start_revision=first) as watch:
+        ended = take(watch)
+        assert ended.cancel_reason is CancelReason.HISTORY_LOST
