@@ -47,10 +47,9 @@
 //! does not make an unrelated replay fail.
 //!
 //! The NATS feed (one live consumer per store, catch-ups read beside it, losses found from
-//! the revisions it skips) is described in `nats_feed` and `gaps`.
+//! the revisions it skips) is described in `nats_feed` and its `gaps`.
 
 mod delivery;
-mod gaps;
 pub mod hub;
 pub mod mem_feed;
 pub mod nats_feed;
