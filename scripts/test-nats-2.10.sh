@@ -19,6 +19,7 @@ exec python3 tests/support/natsd.py run --version "$VERSION" -- \
     --test nats_cluster \
     --test nats_env \
     --test nats_watch \
+    --test nats_watch_loss \
     --test watch_hub \
     --test watch_guarantees \
     --test watch_callbacks \
