@@ -5,17 +5,13 @@
 //! primitives live here once — `get` hiding tombstones, `delete_prefix`,
 //! `read_modify_write`'s bounded retry loop — so every backend gets them identically.
 
-use crate::backend::mem::MemBackend;
-use crate::backend::nats::NatsBackend;
-use crate::backend::Backend;
-use crate::config::{BackendKind, Config};
+use crate::backend::{self, Backend};
+use crate::config::Config;
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{validate_key, validate_prefix};
 use crate::runtime;
 use crate::watch::hub::Callback;
-use crate::watch::mem_feed::MemFeed;
-use crate::watch::nats_feed::NatsFeed;
 use crate::watch::{Event, Hub, Watch, WatchOptions};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -45,7 +41,6 @@ pub type Current<'a> = Option<&'a Entry>;
 
 pub struct Store {
     backend: Arc<dyn Backend>,
-    mem: Option<Arc<MemBackend>>,
     /// The watch hub, fed by the backend's feed (mem: write observer; nats: one consumer).
     hub: Arc<Hub>,
     config: Config,
@@ -66,26 +61,9 @@ impl Store {
 
     pub fn open_with(config: Config) -> Result<Store> {
         let fork_generation = runtime::fork_generation();
-        let (backend, mem, hub): (Arc<dyn Backend>, Option<Arc<MemBackend>>, Arc<Hub>) =
-            match config.backend_kind()? {
-                BackendKind::Mem => {
-                    let mem = Arc::new(MemBackend::new(config.history));
-                    let feed = MemFeed::new(mem.clone());
-                    let hub = Hub::new(feed.clone(), config.max_watchers);
-                    feed.attach(&hub);
-                    (mem.clone(), Some(mem), hub)
-                }
-                BackendKind::Nats => {
-                    let nats = Arc::new(NatsBackend::open(&config)?);
-                    let feed = NatsFeed::new(nats.clone());
-                    let hub = Hub::new(feed.clone(), config.max_watchers);
-                    feed.attach(&hub);
-                    (nats, None, hub)
-                }
-            };
+        let backend::Opened { backend, hub } = backend::open(&config)?;
         Ok(Store {
             backend,
-            mem,
             hub,
             config,
             fork_generation,
@@ -95,11 +73,6 @@ impl Store {
 
     pub fn config(&self) -> &Config {
         &self.config
-    }
-
-    /// The embedded backend, when this store is `mem://`.
-    pub fn mem_backend(&self) -> Option<&Arc<MemBackend>> {
-        self.mem.as_ref()
     }
 
     fn live(&self) -> Result<&dyn Backend> {

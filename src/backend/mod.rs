@@ -7,10 +7,18 @@
 //!
 //! Calls are blocking: a backend that does I/O drives it on the library's runtime with
 //! `runtime::block_on`, so a C caller's thread waits and no runtime worker ever does.
+//!
+//! Each backend also owns the feed that turns its writes into watch events (`mem::feed`:
+//! the write observer; `nats::feed`: one live consumer per store), and [`open`] is the one
+//! place that picks a backend for a config, wires its feed to a new hub and starts the
+//! feed's background work.
 
+use crate::config::{BackendKind, Config};
 use crate::entry::Entry;
 use crate::error::Result;
+use crate::watch::Hub;
 use bytes::Bytes;
+use std::sync::Arc;
 
 pub mod mem;
 pub mod nats;
@@ -40,4 +48,30 @@ pub trait Backend: Send + Sync {
     fn last_revision(&self) -> Result<u64>;
     /// Releases connections and background work; later calls may fail with `Closed`.
     fn close(&self);
+}
+
+/// What a store needs of its backend: the KV operations, and the hub its feed drives.
+pub struct Opened {
+    pub backend: Arc<dyn Backend>,
+    pub hub: Arc<Hub>,
+}
+
+/// Opens the backend `config` names and attaches its feed to a new hub.
+pub fn open(config: &Config) -> Result<Opened> {
+    match config.backend_kind()? {
+        BackendKind::Mem => {
+            let kv = Arc::new(mem::MemBackend::new(config.history));
+            let feed = mem::feed::MemFeed::new(kv.clone());
+            let hub = Hub::new(feed.clone(), config.max_watchers);
+            feed.attach(&hub);
+            Ok(Opened { backend: kv, hub })
+        }
+        BackendKind::Nats => {
+            let kv = Arc::new(nats::NatsBackend::open(config)?);
+            let feed = nats::feed::NatsFeed::new(kv.clone());
+            let hub = Hub::new(feed.clone(), config.max_watchers);
+            feed.attach(&hub);
+            Ok(Opened { backend: kv, hub })
+        }
+    }
 }

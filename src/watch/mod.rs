@@ -51,8 +51,6 @@
 
 mod delivery;
 pub mod hub;
-pub mod mem_feed;
-pub mod nats_feed;
 pub mod registry;
 
 pub use hub::{Feed, Hub, Watch};

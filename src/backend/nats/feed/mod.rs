@@ -50,11 +50,11 @@ mod gaps;
 mod live;
 mod losses;
 
-use super::hub::{CatchUp, CatchUpMode, Feed, Hub};
 use crate::backend::nats::{map_error, NatsBackend};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key;
+use crate::watch::hub::{CatchUp, CatchUpMode, Feed, Hub};
 use async_nats::jetstream::stream::{Config as StreamConfig, Stream};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};

@@ -22,6 +22,8 @@
 //! key, the newest revision it ever dropped (history limit or purge): a replay from `from`
 //! is complete for a key exactly when that revision is below `from`.
 
+pub mod feed;
+
 use super::Backend;
 use crate::entry::{now_ns, Entry, Operation};
 use crate::error::{Error, Result};

@@ -5,10 +5,10 @@
 //! inside the read lock sees the store exactly at `through` and every later write reaches
 //! the new watcher through `Hub::dispatch`: the seam has no gap and no duplicate.
 
-use super::hub::{CatchUp, CatchUpMode, Feed, Hub};
 use crate::backend::mem::MemBackend;
 use crate::error::Result;
 use crate::key::matches_prefix;
+use crate::watch::hub::{CatchUp, CatchUpMode, Feed, Hub};
 use std::sync::{Arc, Weak};
 
 pub struct MemFeed {

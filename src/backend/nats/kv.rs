@@ -1,0 +1,383 @@
+//! The `Backend` operations over the bucket: publishes with compare-and-set headers,
+//! direct gets, and ordered-consumer walks for scans and history.
+
+use super::codec::{operation_of, KV_OPERATION};
+use super::errors::map_error;
+use super::NatsBackend;
+use crate::backend::Backend;
+use crate::entry::{Entry, Operation};
+use crate::error::{Error, ErrorKind, Result};
+use crate::key;
+use async_nats::header::{self, HeaderMap};
+use async_nats::jetstream::{self, message::PublishMessage, stream::DirectGetErrorKind};
+use bytes::Bytes;
+use futures::StreamExt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+impl NatsBackend {
+    /// Publishes one KV message and returns its revision; `Conflict` here carries no
+    /// revision yet (the caller reads it).
+    async fn publish(
+        &self,
+        nats_key: &str,
+        value: Bytes,
+        headers: Option<HeaderMap>,
+    ) -> Result<u64> {
+        let mut subject = String::with_capacity(self.put_prefix.len() + nats_key.len());
+        subject.push_str(&self.put_prefix);
+        subject.push_str(nats_key);
+        let ack = match headers {
+            None => self.js.publish(subject, value).await,
+            Some(headers) => {
+                self.js
+                    .send_publish(
+                        subject,
+                        PublishMessage::build().payload(value).headers(headers),
+                    )
+                    .await
+            }
+        }
+        .map_err(|e| map_error(&e))?
+        .await
+        .map_err(|e| map_error(&e))?;
+        Ok(ack.sequence)
+    }
+
+    async fn latest_async(&self, key: &str, nats_key: &str) -> Result<Option<Entry>> {
+        let mut subject = String::with_capacity(self.read_prefix.len() + nats_key.len());
+        subject.push_str(&self.read_prefix);
+        subject.push_str(nats_key);
+        let stream = &self.bucket.stream;
+        let message = if stream.cached_info().config.allow_direct {
+            match stream.direct_get_last_for_subject(subject).await {
+                Ok(m) => m,
+                Err(e) if e.kind() == DirectGetErrorKind::NotFound => return Ok(None),
+                Err(e) => return Err(map_error(&e)),
+            }
+        } else {
+            use async_nats::jetstream::stream::LastRawMessageErrorKind;
+            match stream.get_last_raw_message_by_subject(&subject).await {
+                Ok(m) => m,
+                Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => return Ok(None),
+                Err(e) => return Err(map_error(&e)),
+            }
+        };
+        Ok(Some(Entry {
+            key: Arc::from(key),
+            operation: operation_of(Some(&message.headers)),
+            value: message.payload,
+            revision: message.sequence,
+            timestamp_ns: message.time.unix_timestamp_nanos().max(0) as u64,
+        }))
+    }
+
+    /// Streams the bucket's messages under `filter` through an ephemeral ordered consumer,
+    /// handing each (NATS key, entry parts) to `visit`. Each step is bounded by the request
+    /// timeout rather than the whole walk, so a large bucket is not cut off.
+    pub(crate) async fn walk(
+        &self,
+        filter: &str,
+        deliver_policy: jetstream::consumer::DeliverPolicy,
+        headers_only: bool,
+        visit: &mut (dyn FnMut(&str, Operation, Bytes, u64, u64) + Send),
+    ) -> Result<()> {
+        let step = self.request_timeout;
+        let timed_out = || {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no progress within the request timeout ({} ms)",
+                    step.as_millis()
+                ),
+            )
+        };
+        let consumer = tokio::time::timeout(
+            step,
+            self.bucket
+                .stream
+                .create_consumer(jetstream::consumer::push::OrderedConfig {
+                    deliver_subject: self.client.new_inbox(),
+                    description: Some("coordkv scan".to_string()),
+                    filter_subject: format!("{}{}", self.read_prefix, filter),
+                    headers_only,
+                    deliver_policy,
+                    replay_policy: jetstream::consumer::ReplayPolicy::Instant,
+                    ..Default::default()
+                }),
+        )
+        .await
+        .map_err(|_| timed_out())?
+        .map_err(|e| map_error(&e))?;
+        // The consumer is temporary: delete it however the walk ends, so walks never add
+        // to the stream's consumer count (the server would only drop it after a while).
+        let name = consumer.cached_info().name.clone();
+        let walked = self.walk_consumer(consumer, step, visit).await;
+        let stream = self.bucket.stream.clone();
+        self.runtime.spawn(async move {
+            let _ = tokio::time::timeout(step, stream.delete_consumer(&name)).await;
+        });
+        walked
+    }
+
+    async fn walk_consumer(
+        &self,
+        consumer: jetstream::consumer::Consumer<jetstream::consumer::push::OrderedConfig>,
+        step: Duration,
+        visit: &mut (dyn FnMut(&str, Operation, Bytes, u64, u64) + Send),
+    ) -> Result<()> {
+        let timed_out = || {
+            Error::new(
+                ErrorKind::Timeout,
+                format!(
+                    "no progress within the request timeout ({} ms)",
+                    step.as_millis()
+                ),
+            )
+        };
+        if consumer.cached_info().num_pending == 0 {
+            return Ok(());
+        }
+        let mut messages = tokio::time::timeout(step, consumer.messages())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|e| map_error(&e))?;
+        loop {
+            let message = match tokio::time::timeout(step, messages.next()).await {
+                Err(_) => return Err(timed_out()),
+                Ok(None) => {
+                    return Err(Error::new(
+                        ErrorKind::Unavailable,
+                        "the scan's consumer ended before delivering every entry",
+                    ))
+                }
+                Ok(Some(Err(e))) => return Err(map_error(&e)),
+                Ok(Some(Ok(m))) => m,
+            };
+            let info = message.info().map_err(|e| map_error(e.as_ref()))?;
+            let (revision, pending) = (info.stream_sequence, info.pending);
+            let timestamp_ns = info.published.unix_timestamp_nanos().max(0) as u64;
+            let operation = operation_of(message.headers.as_ref());
+            if let Some(nats_key) = message.subject.strip_prefix(self.read_prefix.as_str()) {
+                visit(
+                    nats_key,
+                    operation,
+                    message.payload.clone(),
+                    revision,
+                    timestamp_ns,
+                );
+            }
+            if pending == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    fn conflict_after(&self, key: &str, nats_key: &str, want: Option<u64>) -> Error {
+        let current = self
+            .call("read after conflict", self.latest_async(key, nats_key))
+            .ok()
+            .flatten();
+        let revision = current.as_ref().map_or(0, |e| e.revision);
+        let message = match want {
+            Some(want) => format!("key {key:?} is at revision {revision}, not {want}"),
+            None => format!("key {key:?} already exists at revision {revision}"),
+        };
+        Error::conflict(revision, message)
+    }
+
+    fn write_expecting(
+        &self,
+        doing: &str,
+        key: &str,
+        value: Bytes,
+        operation: Option<&'static str>,
+        expected: u64,
+    ) -> Result<u64> {
+        let nats_key = key::to_nats(key);
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            header::HeaderValue::from(expected),
+        );
+        if let Some(op) = operation {
+            headers.insert(KV_OPERATION, op);
+        }
+        match self.call(doing, self.publish(&nats_key, value, Some(headers))) {
+            Err(e) if e.kind() == ErrorKind::Conflict => {
+                Err(self.conflict_after(key, &nats_key, Some(expected)))
+            }
+            other => other,
+        }
+    }
+}
+
+impl Backend for NatsBackend {
+    fn put(&self, key: &str, value: Bytes) -> Result<u64> {
+        let nats_key = key::to_nats(key);
+        self.call("put", self.publish(&nats_key, value, None))
+    }
+
+    fn create(&self, key: &str, value: Bytes) -> Result<u64> {
+        let nats_key = key::to_nats(key);
+        let mut expected = 0;
+        // A tombstone does not block create: retry guarded by its revision. Each lost race
+        // re-reads; a live value ends the loop with CONFLICT.
+        for _ in 0..16 {
+            let mut headers = HeaderMap::new();
+            headers.insert(
+                header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+                header::HeaderValue::from(expected),
+            );
+            match self.call(
+                "create",
+                self.publish(&nats_key, value.clone(), Some(headers)),
+            ) {
+                Err(e) if e.kind() == ErrorKind::Conflict => {}
+                other => return other,
+            }
+            let latest = self.call("create", self.latest_async(key, &nats_key))?;
+            match latest {
+                Some(entry) if !entry.is_live() => expected = entry.revision,
+                Some(entry) => {
+                    return Err(Error::conflict(
+                        entry.revision,
+                        format!("key {key:?} already exists at revision {}", entry.revision),
+                    ))
+                }
+                None => expected = 0,
+            }
+        }
+        Err(self.conflict_after(key, &nats_key, None))
+    }
+
+    fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64> {
+        self.write_expecting("update", key, value, None, revision)
+    }
+
+    fn delete(&self, key: &str, revision: u64) -> Result<u64> {
+        if revision != 0 {
+            return self.write_expecting("delete", key, Bytes::new(), Some("DEL"), revision);
+        }
+        let nats_key = key::to_nats(key);
+        let mut headers = HeaderMap::new();
+        headers.insert(KV_OPERATION, "DEL");
+        self.call(
+            "delete",
+            self.publish(&nats_key, Bytes::new(), Some(headers)),
+        )
+    }
+
+    fn purge(&self, key: &str) -> Result<u64> {
+        let nats_key = key::to_nats(key);
+        let mut headers = HeaderMap::new();
+        headers.insert(KV_OPERATION, "PURGE");
+        headers.insert(header::NATS_ROLLUP, "sub");
+        self.call(
+            "purge",
+            self.publish(&nats_key, Bytes::new(), Some(headers)),
+        )
+    }
+
+    fn latest(&self, key: &str) -> Result<Option<Entry>> {
+        let nats_key = key::to_nats(key);
+        self.call("get", self.latest_async(key, &nats_key))
+    }
+
+    fn scan(&self, prefix: &str, values: bool, visit: &mut dyn FnMut(Entry) -> bool) -> Result<()> {
+        let filter = key::prefix_to_nats_filter(prefix);
+        let mut matched: Vec<Entry> = Vec::new();
+        let mut collect = |nats_key: &str, op: Operation, value: Bytes, rev: u64, ts: u64| {
+            if !op.is_live() {
+                return;
+            }
+            // Keys other NATS clients wrote in a spelling coordkv never produces name no
+            // coordkv key: skipped.
+            let Ok(key) = key::from_nats(nats_key) else {
+                return;
+            };
+            if filter.needs_core_filter && !key::matches_prefix(&key, prefix) {
+                return;
+            }
+            matched.push(Entry {
+                key: Arc::from(key),
+                value,
+                revision: rev,
+                operation: op,
+                timestamp_ns: ts,
+            });
+        };
+        self.call_walk(
+            "scan",
+            &filter.subject,
+            jetstream::consumer::DeliverPolicy::LastPerSubject,
+            !values,
+            &mut collect,
+        )?;
+        matched.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+        for entry in matched {
+            if !visit(entry) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn history(&self, key: &str) -> Result<Vec<Entry>> {
+        let nats_key = key::to_nats(key);
+        let shared: Arc<str> = Arc::from(key);
+        let mut entries = Vec::new();
+        self.call_walk(
+            "history",
+            &nats_key,
+            jetstream::consumer::DeliverPolicy::All,
+            false,
+            &mut |_, op, value, rev, ts| {
+                entries.push(Entry {
+                    key: shared.clone(),
+                    value,
+                    revision: rev,
+                    operation: op,
+                    timestamp_ns: ts,
+                })
+            },
+        )?;
+        Ok(entries)
+    }
+
+    fn last_revision(&self) -> Result<u64> {
+        let mut stream = self.bucket.stream.clone();
+        self.call("last_revision", async move {
+            let info = stream.info().await.map_err(|e| map_error(&e))?;
+            Ok(info.state.last_sequence)
+        })
+    }
+
+    fn close(&self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            let client = self.client.clone();
+            // Non-blocking: close may run in a Drop on any thread, even a runtime worker.
+            self.runtime.spawn(async move {
+                let _ = client.drain().await;
+            });
+        }
+    }
+}
+
+impl NatsBackend {
+    /// `walk` under the permission-violation guard; the walk bounds each step itself.
+    fn call_walk(
+        &self,
+        doing: &str,
+        filter: &str,
+        deliver_policy: jetstream::consumer::DeliverPolicy,
+        headers_only: bool,
+        visit: &mut (dyn FnMut(&str, Operation, Bytes, u64, u64) + Send),
+    ) -> Result<()> {
+        self.guarded(
+            doing,
+            self.walk(filter, deliver_policy, headers_only, visit),
+        )
+    }
+}
