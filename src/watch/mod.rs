@@ -60,7 +60,7 @@
 //! - Server-side limits on consumers would surface as CANCELED(watcher limit); on
 //!   `mem://` the watcher limit is `Config::max_watchers`, refused up front with `LIMIT`.
 
-mod delivery;
+pub(crate) mod delivery;
 pub mod hub;
 pub mod mem_feed;
 pub mod nats_feed;
