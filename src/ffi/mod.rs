@@ -2,7 +2,7 @@
 //!
 //! Every exported function has the same shape: check its pointers, call the safe core,
 //! map the result. [`guard`] is the single boundary: it catches panics (they become
-//! `CKV_INTERNAL`), turns a core `Error` into its `ckv_status`, and hands the message
+//! `CKV_INTERNAL`, and are not printed to the host's stderr), turns a core `Error` into its `ckv_status`, and hands the message
 //! back through the caller's optional `ckv_error **err_out` — never a thread-local, since
 //! a Go goroutine may run its next cgo call on another OS thread.
 //!

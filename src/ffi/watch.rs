@@ -1,8 +1,10 @@
 //! Watch handles and events: `ckv_watch_open` (poll with `ckv_watch_next`) and
 //! `ckv_watch_callback` (events pushed to a C function on the library's delivery threads).
 //!
-//! A watch handle lives in the same generation-checked table as stores, so a closed or
-//! stale handle fails with CKV_CLOSED. Events handed to `ckv_watch_next` are owned by the
+//! A watch handle lives in a generation-checked table like stores (its kind is part of the
+//! handle, so one is never taken for the other), so a closed or stale handle fails with
+//! CKV_CLOSED. A watch closed from inside a callback keeps its slot, closing, until that
+//! callback returns, so the owner's close can still find it and wait. Events handed to `ckv_watch_next` are owned by the
 //! caller (`ckv_event_free`); events handed to a callback are borrowed for that call.
 //! The guarantees (order, overflow, quiescing on close) are the core's; this file only
 //! translates.
