@@ -125,7 +125,8 @@ typedef struct ckv_watch_options {
 /**
  * A watch callback: `event` is borrowed for the call (do not free it). It runs on one of
  * the library's delivery threads, one event at a time per watch, in order, and may call
- * any coordkv function, including `ckv_watch_close` on its own watch.
+ * any coordkv function, including `ckv_watch_close` or `ckv_close` on its own or another
+ * watch or store; such a close returns at once (see `ckv_watch_close`).
  */
 typedef void (*ckv_watch_fn)(void *user_data,
                              const struct ckv_event *event);
@@ -296,6 +297,14 @@ extern "C" {
 const char *ckv_version(void);
 
 /**
+ * How many store and watch handles are open (closing ones included: a handle closed
+ * from inside a callback is released when that callback returns). For tests and leak
+ * checks; either pointer may be NULL.
+ */
+void ckv_open_handles(size_t *stores_out,
+                      size_t *watches_out);
+
+/**
  * The name of a status code ("OK", "NOT_FOUND", ...; "UNKNOWN" for anything else).
  * A static string: never free it.
  */
@@ -416,9 +425,15 @@ ckv_status ckv_open_config(const char *json,
                            struct ckv_error **err_out);
 
 /**
- * Closes a store and releases its resources. NULL, and a handle already closed, are
- * no-ops. Calls racing on other threads finish or fail with CKV_CLOSED; any later use
- * of the handle fails with CKV_CLOSED and never touches freed memory.
+ * Closes a store and releases its resources. NULL, a handle already closed and a value
+ * that is not a store handle are no-ops. Calls racing on other threads finish or fail
+ * with CKV_CLOSED; any later use of the handle fails with CKV_CLOSED and never touches
+ * freed memory. Every watch of the store ends with CKV_CANCEL_STORE_CLOSED.
+ *
+ * Callbacks: on a thread that is not a delivery thread, when this returns no callback of
+ * the store's watches is running and none is ever called again — also when the store
+ * was already closed by a callback. Called from inside a callback it returns at once:
+ * no callback is started after it, and callbacks already running finish on their own.
  */
 void ckv_close(struct ckv_store *store);
 
@@ -573,8 +588,9 @@ void ckv_watch_options_init(struct ckv_watch_options *options);
  * `options->prefix`). Named `_open` (not `ckv_watch`) because C cannot have a function
  * and the `ckv_watch` type under one name; close it with `ckv_watch_close`.
  * `options` may be NULL for the defaults. Poll the watch with `ckv_watch_next`.
- * Errors: INVALID_ARGUMENT (bad key or options), LIMIT (the store's max_watchers),
- * CLOSED, UNSUPPORTED (a backend without watches).
+ * Errors: INVALID_ARGUMENT (bad key or options, a start_revision of UINT64_MAX), LIMIT
+ * (the store's max_watchers), CLOSED, UNSUPPORTED (a backend without watches),
+ * UNAVAILABLE (the progress thread cannot be started; nothing was opened).
  */
 ckv_status ckv_watch_open(struct ckv_store *store,
                           const char *key_or_prefix,
@@ -597,8 +613,10 @@ ckv_status ckv_watch_next(struct ckv_watch *watch,
 /**
  * Like `ckv_watch_open`, but every event goes to `callback(user_data, event)` on a library
  * delivery thread instead of being polled. The last call is the CANCELED event when the
- * watch ends by itself (overflow, store closed, ...). After `ckv_watch_close` returns,
- * the callback is never called again, so `user_data` may then be freed.
+ * watch ends by itself (overflow, store closed, ...). After `ckv_watch_close` returns on a
+ * thread that is not a delivery thread, the callback is not running and is never called
+ * again, so `user_data` may then be freed. UNAVAILABLE when the delivery threads cannot
+ * be started (then nothing was opened).
  */
 ckv_status ckv_watch_callback(struct ckv_store *store,
                               const char *key_or_prefix,
@@ -610,10 +628,15 @@ ckv_status ckv_watch_callback(struct ckv_store *store,
                               struct ckv_error **err_out);
 
 /**
- * Closes a watch: it is unregistered, a thread blocked in `ckv_watch_next` returns
- * CKV_CLOSED, and when this returns its callback is not running on another thread and
- * will never run again (called from inside that callback, the current call is the last).
- * NULL and an already closed handle are no-ops.
+ * Closes a watch: it is unregistered and a thread blocked in `ckv_watch_next` returns
+ * CKV_CLOSED. NULL, an already closed handle and a value that is not a watch handle are
+ * no-ops.
+ *
+ * Callbacks: after `ckv_watch_close` returns on a thread that is not a delivery thread,
+ * the callback is not running and is never called again (so `user_data` may be freed),
+ * also when a callback closed the watch before. A close from inside a callback (any
+ * watch's) returns at once and never waits: the closed watch's callback is not called
+ * again after the current one returns. So two callbacks may close each other's watches.
  */
 void ckv_watch_close(struct ckv_watch *watch);
 

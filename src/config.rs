@@ -2,8 +2,10 @@
 //! document with every option. Both end up as one [`Config`]; unknown JSON fields are
 //! rejected so a typo never silently falls back to a default.
 
-use crate::error::{Error, Result};
+use crate::error::{shown, Error, Result};
+use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 use serde::Deserialize;
+use std::collections::HashSet;
 
 /// Which backend a config selects.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,6 +103,8 @@ impl Config {
 
     /// The config of a JSON document; unknown fields and wrong types are errors.
     pub fn from_json(json: &str) -> Result<Config> {
+        serde_json::from_str::<Unique>(json)
+            .map_err(|e| Error::invalid(format!("invalid JSON config: {e}")))?;
         let document: serde_json::Value = serde_json::from_str(json)
             .map_err(|e| Error::invalid(format!("invalid JSON config: {e}")))?;
         if !document.is_object() {
@@ -108,8 +112,8 @@ impl Config {
                 "invalid JSON config: expected an object such as {\"url\": \"mem://\"}",
             ));
         }
-        let config: Config = serde_json::from_value(document)
-            .map_err(|e| Error::invalid(format!("invalid JSON config: {e}")))?;
+        let config: Config =
+            serde_json::from_value(document.clone()).map_err(|e| explain(&document, e))?;
         config.validate()?;
         Ok(config)
     }
@@ -125,7 +129,8 @@ impl Config {
                     Ok(BackendKind::Nats)
                 } else {
                     Err(Error::invalid(format!(
-                        "unknown store URL {url:?}: use mem:// or nats://host:port[,host:port...]"
+                        "unknown store URL {}: use mem:// or nats://host:port[,host:port...]",
+                        shown(url)
                     )))
                 }
             }
@@ -136,13 +141,13 @@ impl Config {
         self.backend_kind()?;
         if !(1..=64).contains(&self.history) {
             return Err(Error::invalid(format!(
-                "history must be 1..=64, got {}",
+                "history must be between 1 and 64, got {}",
                 self.history
             )));
         }
         if !(1..=5).contains(&self.replicas) {
             return Err(Error::invalid(format!(
-                "replicas must be 1..=5, got {}",
+                "replicas must be between 1 and 5, got {}",
                 self.replicas
             )));
         }
@@ -156,13 +161,117 @@ impl Config {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         if !bucket_ok {
             return Err(Error::invalid(format!(
-                "bucket {:?} must be non-empty and use only A-Z a-z 0-9 - _",
-                self.bucket
+                "bucket {} must be non-empty and use only A-Z a-z 0-9 - _",
+                shown(&self.bucket)
             )));
         }
         if self.max_watchers == 0 {
             return Err(Error::invalid("max_watchers must be at least 1"));
         }
+        if self.servers.len() > MAX_SERVERS {
+            return Err(Error::invalid(format!(
+                "servers lists {} entries; at most {MAX_SERVERS} are allowed",
+                self.servers.len()
+            )));
+        }
+        if let Some(i) = self.servers.iter().position(|s| s.trim().is_empty()) {
+            return Err(Error::invalid(format!(
+                "servers entry {i} is empty; give host:port or nats://host:port"
+            )));
+        }
+        if let Some(seed) = &self.auth.nkey_seed {
+            nkeys::KeyPair::from_seed(seed.trim()).map_err(|_| {
+                Error::invalid("auth.nkey_seed is not a valid NATS nkey seed (it starts with S)")
+            })?;
+        }
         Ok(())
+    }
+}
+
+/// Most entries `servers` may list.
+const MAX_SERVERS: usize = 1024;
+
+/// A JSON document's error as a message: a number that does not fit the integer field
+/// it is in is called that (serde_json reads it as a float and would say "floating point").
+fn explain(document: &serde_json::Value, error: serde_json::Error) -> Error {
+    let misfit = document.as_object().and_then(|members| {
+        members
+            .iter()
+            .find(|(_, v)| v.is_number() && !v.is_u64() && !v.is_i64())
+            .map(|(name, v)| (name.clone(), v.to_string()))
+    });
+    match misfit {
+        Some((name, number)) if error.to_string().contains("floating point") => {
+            Error::invalid(format!(
+                "invalid JSON config: {} is {}, which is not a whole number in its range",
+                shown(&name),
+                shown(&number)
+            ))
+        }
+        _ => Error::invalid(format!("invalid JSON config: {error}")),
+    }
+}
+
+/// A JSON document in which no object names a member twice (serde_json keeps the last
+/// silently); parsing one that does fails naming the member.
+struct Unique;
+
+impl<'de> Deserialize<'de> for Unique {
+    fn deserialize<D: de::Deserializer<'de>>(d: D) -> std::result::Result<Unique, D::Error> {
+        d.deserialize_any(UniqueVisitor)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> Visitor<'de> for UniqueVisitor {
+    type Value = Unique;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("JSON")
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<Unique, E> {
+        Ok(Unique)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Unique, A::Error> {
+        while seq.next_element_seed(UniqueSeed)?.is_some() {}
+        Ok(Unique)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> std::result::Result<Unique, A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(name) = map.next_key::<String>()? {
+            if !seen.insert(name.clone()) {
+                return Err(de::Error::custom(format!(
+                    "member {} appears twice",
+                    shown(&name)
+                )));
+            }
+            map.next_value_seed(UniqueSeed)?;
+        }
+        Ok(Unique)
+    }
+}
+
+struct UniqueSeed;
+
+impl<'de> DeserializeSeed<'de> for UniqueSeed {
+    type Value = Unique;
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> std::result::Result<Unique, D::Error> {
+        d.deserialize_any(UniqueVisitor)
     }
 }

@@ -146,3 +146,26 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Longest piece of caller input a message repeats, in characters.
+pub const SHOWN_CHARS: usize = 64;
+
+/// Caller input as a message shows it: quoted, and cut after [`SHOWN_CHARS`] characters
+/// (saying how long it was), so a huge input never makes a huge message.
+pub fn shown(text: &str) -> String {
+    match text.char_indices().nth(SHOWN_CHARS) {
+        None => format!("{text:?}"),
+        Some((cut, _)) => format!("{:?}... ({} bytes)", &text[..cut], text.len()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn shown_input_is_bounded() {
+        assert_eq!(super::shown("/a"), "\"/a\"");
+        let long = "x".repeat(10_000_000);
+        let s = super::shown(&long);
+        assert!(s.len() < 100 && s.ends_with("(10000000 bytes)"), "{s}");
+    }
+}

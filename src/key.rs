@@ -7,7 +7,7 @@
 //! outside `A-Z a-z 0-9 - _` is written `=XX`. Plain keys stay readable to any NATS
 //! client, and a segment-aligned prefix becomes a server-side subject filter.
 
-use crate::error::{Error, Result};
+use crate::error::{shown, Error, Result};
 
 /// Longest key, in bytes of its UTF-8 form.
 pub const MAX_KEY_LEN: usize = 1024;
@@ -59,7 +59,10 @@ pub fn validate_key(key: &str) -> Result<()> {
         )));
     }
     if !key.starts_with('/') {
-        return Err(Error::invalid(format!("key {key:?} must start with '/'")));
+        return Err(Error::invalid(format!(
+            "key {} must start with '/'",
+            shown(key)
+        )));
     }
     if key.len() == 1 {
         return Err(Error::invalid(
@@ -67,13 +70,22 @@ pub fn validate_key(key: &str) -> Result<()> {
         ));
     }
     if key.ends_with('/') {
-        return Err(Error::invalid(format!("key {key:?} must not end with '/'")));
+        return Err(Error::invalid(format!(
+            "key {} must not end with '/'",
+            shown(key)
+        )));
     }
     if key.as_bytes().contains(&0) {
-        return Err(Error::invalid(format!("key {key:?} contains a NUL byte")));
+        return Err(Error::invalid(format!(
+            "key {} contains a NUL byte",
+            shown(key)
+        )));
     }
     if key.contains("//") {
-        return Err(Error::invalid(format!("key {key:?} has an empty segment")));
+        return Err(Error::invalid(format!(
+            "key {} has an empty segment",
+            shown(key)
+        )));
     }
     Ok(())
 }
@@ -82,7 +94,8 @@ pub fn validate_key(key: &str) -> Result<()> {
 pub fn validate_prefix(prefix: &str) -> Result<()> {
     if !prefix.starts_with('/') {
         return Err(Error::invalid(format!(
-            "prefix {prefix:?} must start with '/'"
+            "prefix {} must start with '/'",
+            shown(prefix)
         )));
     }
     if prefix.len() > MAX_KEY_LEN {
@@ -93,7 +106,8 @@ pub fn validate_prefix(prefix: &str) -> Result<()> {
     }
     if prefix.as_bytes().contains(&0) {
         return Err(Error::invalid(format!(
-            "prefix {prefix:?} contains a NUL byte"
+            "prefix {} contains a NUL byte",
+            shown(prefix)
         )));
     }
     Ok(())

@@ -11,11 +11,12 @@ use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{validate_key, validate_prefix};
 use crate::runtime;
-use crate::watch::hub::Callback;
+use crate::watch::delivery;
+use crate::watch::hub::{Callback, Watcher};
 use crate::watch::{Event, Hub, Watch, WatchOptions};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// How `read_modify_write` retries a lost compare-and-swap.
@@ -46,6 +47,9 @@ pub struct Store {
     config: Config,
     fork_generation: u64,
     closed: AtomicBool,
+    /// The callback watches the close ended (`None` until closed): every later `close`
+    /// waits for them too, so each caller gets the same guarantee.
+    ended: Mutex<Option<Vec<Arc<Watcher>>>>,
 }
 
 impl Store {
@@ -68,6 +72,7 @@ impl Store {
             config,
             fork_generation,
             closed: AtomicBool::new(false),
+            ended: Mutex::new(None),
         })
     }
 
@@ -256,15 +261,22 @@ impl Store {
         self.read_modify_write_with(key, RetryPolicy::default(), modify)
     }
 
-    fn hub(&self) -> Result<&Arc<Hub>> {
+    /// The hub, for a new watch with `options`.
+    fn hub_for(&self, options: &WatchOptions) -> Result<&Arc<Hub>> {
         self.live()?;
+        if options.start_revision == u64::MAX {
+            // No revision can ever be at or after it: the watch would never deliver.
+            return Err(Error::invalid(
+                "start_revision 18446744073709551615 (the largest u64) can never be reached",
+            ));
+        }
         Ok(&self.hub)
     }
 
     /// Watches a key (or a prefix, with `options.prefix`); poll it with `Watch::next`.
     /// `Limit` when the store already has `max_watchers` watchers.
     pub fn watch(&self, target: &str, options: WatchOptions) -> Result<Watch> {
-        self.hub()?.watch(target, options, None)
+        self.hub_for(&options)?.watch(target, options, None)
     }
 
     /// Like [`Store::watch`], but `callback` receives the events on a delivery thread,
@@ -276,7 +288,8 @@ impl Store {
         callback: impl FnMut(&Event) + Send + 'static,
     ) -> Result<Watch> {
         let callback: Callback = Box::new(callback);
-        self.hub()?.watch(target, options, Some(callback))
+        self.hub_for(&options)?
+            .watch(target, options, Some(callback))
     }
 
     /// How many watchers are registered (for tests and diagnostics).
@@ -285,15 +298,33 @@ impl Store {
     }
 
     /// Closes the store: later calls fail with `Closed`; every watch ends with
-    /// CANCELED(store closed) and, when this returns, no callback of it is running.
-    /// Idempotent.
+    /// CANCELED(store closed) and, when this returns, no callback of it is running and
+    /// none will run — also when the store was closed already (by a callback, say).
+    /// Called on a delivery thread (inside a callback) it does not wait: no callback
+    /// starts after it, and running ones finish (see [`Store::when_quiet`]).
     pub fn close(&self) {
-        if !self.closed.swap(true, Ordering::AcqRel) {
+        let watchers = self.end();
+        for watcher in watchers {
+            watcher.quiesce_after_end();
+        }
+    }
+
+    /// Runs `action` once no callback of this closed store's watches is running.
+    pub fn when_quiet(&self, action: Box<dyn FnOnce() + Send>) {
+        delivery::when_all_quiet(&self.end(), action);
+    }
+
+    /// Closes the store once; every call returns the callback watches the close ended.
+    fn end(&self) -> Vec<Arc<Watcher>> {
+        let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
+        if ended.is_none() {
+            self.closed.store(true, Ordering::Release);
             // The hub first: its feed deletes its server-side consumer while the
-            // connection is still up.
-            self.hub.close();
+            // connection is still up. Neither waits for a callback.
+            *ended = Some(self.hub.end_for_close());
             self.backend.close();
         }
+        ended.clone().unwrap_or_default()
     }
 
     pub fn is_closed(&self) -> bool {

@@ -102,3 +102,67 @@ fn store_close_delivers_canceled_to_callbacks_before_returning() {
         assert_eq!(kinds, [EventKind::Put, EventKind::Canceled]);
     }
 }
+
+/// Issue 9: two callbacks that close each other's watch. A close on a delivery thread
+/// never waits, so neither waits for the other; the owner's closes afterwards wait for
+/// whatever still runs, and the delivery threads are free again.
+#[test]
+fn two_callbacks_closing_each_others_watch_do_not_deadlock() {
+    for (_backend, store) in test_stores("cb_mutual", "") {
+        let store = Arc::new(store);
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        let s = store.clone();
+        std::thread::spawn(move || {
+            type Slot = Arc<Mutex<Option<coordkv::Watch>>>;
+            let slots: [Slot; 2] = [Arc::default(), Arc::default()];
+            let running = Arc::new(AtomicUsize::new(0));
+            let returned = Arc::new(AtomicUsize::new(0));
+            for me in 0..2 {
+                let other = slots[1 - me].clone();
+                let (running, returned) = (running.clone(), returned.clone());
+                let watch = s
+                    .watch_callback("/k", WatchOptions::default(), move |e: &Event| {
+                        if e.kind != EventKind::Put {
+                            return;
+                        }
+                        running.fetch_add(1, Ordering::SeqCst);
+                        std::thread::sleep(Duration::from_millis(20));
+                        if let Some(w) = other.lock().unwrap().as_ref() {
+                            w.close();
+                        }
+                        returned.fetch_add(1, Ordering::SeqCst);
+                    })
+                    .unwrap();
+                *slots[me].lock().unwrap() = Some(watch);
+            }
+            s.put("/k", b"v").unwrap();
+            eventually("a callback to return", || {
+                returned.load(Ordering::SeqCst) >= 1
+            });
+            for slot in &slots {
+                slot.lock().unwrap().take().unwrap().close();
+            }
+            // Both closes returned on this (non-delivery) thread: nothing runs any more.
+            assert_eq!(
+                running.load(Ordering::SeqCst),
+                returned.load(Ordering::SeqCst)
+            );
+            // The pool still delivers.
+            let seen = Arc::new(AtomicBool::new(false));
+            let flag = seen.clone();
+            let w = s
+                .watch_callback("/k2", WatchOptions::default(), move |_e: &Event| {
+                    flag.store(true, Ordering::SeqCst)
+                })
+                .unwrap();
+            s.put("/k2", b"v").unwrap();
+            eventually("a later callback", || seen.load(Ordering::SeqCst));
+            w.close();
+            done_tx.send(()).unwrap();
+        });
+        done_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("deadlock: the closes never returned");
+        store.close();
+    }
+}

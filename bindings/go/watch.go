@@ -151,6 +151,8 @@ type Watcher struct {
 	done     chan struct{}
 	finished chan struct{}
 	handle   cgo.Handle
+	// store keeps the Store reachable while the watch is: its finalizer would close it.
+	store *Store
 
 	mu    sync.Mutex
 	wake  *sync.Cond
@@ -172,6 +174,13 @@ type Watcher struct {
 // Watcher.Events in order; the channel is closed after the final CANCELED event, after
 // Close, or when ctx is done.
 func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watcher, error) {
+	if ctx == nil {
+		// Checked before anything is opened: nothing is left behind.
+		return nil, &Error{
+			Status:  StatusInvalidArgument,
+			Message: StatusInvalidArgument.String() + ": ctx is nil; pass context.Background() for none",
+		}
+	}
 	if opts.BufferSize < 0 || opts.ProgressInterval < 0 {
 		return nil, &Error{
 			Status:  StatusInvalidArgument,
@@ -197,6 +206,7 @@ func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watc
 		done:     make(chan struct{}),
 		finished: make(chan struct{}),
 		limit:    int(options.buffer_size),
+		store:    s,
 	}
 	w.wake = sync.NewCond(&w.mu)
 	w.handle = cgo.NewHandle(w)

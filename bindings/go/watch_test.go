@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -342,4 +343,51 @@ func TestWatchResyncReplacesHistoryLostWithAMarkedSnapshot(t *testing.T) {
 			t.Fatalf("live after resync: %+v", e)
 		}
 	})
+}
+
+// Issue 9: a nil context is refused before anything is opened (it used to panic after
+// the C watch was opened, leaving it and its goroutine behind).
+func TestWatchWithNilContextIsRefusedAndLeavesNothing(t *testing.T) {
+	store, err := coordkv.OpenConfig(map[string]any{"url": "mem://", "max_watchers": 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	//lint:ignore SA1012 a nil context is what this test is about
+	w, err := store.Watch(nil, "/a", coordkv.WatchOptions{}) //nolint:staticcheck
+	if w != nil || !errors.Is(err, coordkv.ErrInvalidArgument) {
+		t.Fatalf("Watch(nil ctx) = %v, %v; want nil, ErrInvalidArgument", w, err)
+	}
+	// The store's only watcher slot is still free.
+	w, err = store.Watch(context.Background(), "/a", coordkv.WatchOptions{})
+	if err != nil {
+		t.Fatalf("a watch after the refused one: %v", err)
+	}
+	w.Close()
+}
+
+// Issue 9: a Watcher keeps its Store reachable, so the Store's finalizer cannot close it
+// (and end the watch with CANCELED(store closed)) while the watch is in use.
+func TestWatcherKeepsItsStoreAlive(t *testing.T) {
+	w := func() *coordkv.Watcher {
+		store, err := coordkv.Open("mem://")
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := store.Watch(context.Background(), "/a", coordkv.WatchOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return w
+	}()
+	for i := 0; i < 3; i++ {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+	}
+	select {
+	case e, ok := <-w.Events():
+		t.Fatalf("the watch ended while in use: %v %v (Err: %v)", e, ok, w.Err())
+	case <-time.After(200 * time.Millisecond):
+	}
+	w.Close()
 }

@@ -12,8 +12,20 @@ pub struct ckv_error {
     current_revision: u64,
 }
 
+/// Longest message handed to C, in bytes: a safety net under the per-input bound
+/// (`error::shown`), so no error message can grow with the input.
+const MAX_MESSAGE: usize = 1024;
+
 pub(crate) fn into_raw(error: Error) -> *mut ckv_error {
-    let text = format!("{}: {}", error.kind().name(), error.message()).replace('\0', "\\0");
+    let mut text = format!("{}: {}", error.kind().name(), error.message()).replace('\0', "\\0");
+    if text.len() > MAX_MESSAGE {
+        let mut cut = MAX_MESSAGE;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str("...");
+    }
     let boxed = Box::new(ckv_error {
         status: status_of(error.kind()),
         message: CString::new(text).unwrap_or_default(),

@@ -2,7 +2,7 @@
 //!
 //! Every exported function has the same shape: check its pointers, call the safe core,
 //! map the result. [`guard`] is the single boundary: it catches panics (they become
-//! `CKV_INTERNAL`), turns a core `Error` into its `ckv_status`, and hands the message
+//! `CKV_INTERNAL`, and are not printed to the host's stderr), turns a core `Error` into its `ckv_status`, and hands the message
 //! back through the caller's optional `ckv_error **err_out` — never a thread-local, since
 //! a Go goroutine may run its next cgo call on another OS thread.
 //!
@@ -15,8 +15,10 @@
 #![allow(clippy::missing_safety_doc)]
 
 use crate::error::{Error, ErrorKind, Result};
+use std::cell::Cell;
 use std::ffi::{c_char, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Once;
 
 pub mod entry;
 pub mod error;
@@ -67,11 +69,45 @@ pub(crate) fn kind_of(status: ckv_status) -> Option<ErrorKind> {
         .find(|k| *k as ckv_status == status)
 }
 
+thread_local! {
+    /// How deep the calling thread is inside exported functions.
+    static INSIDE: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Keeps panics inside coordkv off the host's stderr: they are caught and returned as
+/// `CKV_INTERNAL` with their message. The hook is installed once and passes every panic
+/// that is not coordkv's (outside an exported call and off coordkv's own threads) to the
+/// hook that was there before.
+fn quiet_panics() {
+    static HOOK: Once = Once::new();
+    HOOK.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let ours = INSIDE.with(Cell::get) > 0
+                || std::thread::current()
+                    .name()
+                    .is_some_and(|n| n.starts_with("coordkv-"));
+            if !ours {
+                previous(info);
+            }
+        }));
+    });
+}
+
+/// `body` with panics caught, counted as inside coordkv for [`quiet_panics`].
+fn catch<T>(body: impl FnOnce() -> T) -> std::thread::Result<T> {
+    quiet_panics();
+    INSIDE.with(|d| d.set(d.get() + 1));
+    let result = catch_unwind(AssertUnwindSafe(body));
+    INSIDE.with(|d| d.set(d.get() - 1));
+    result
+}
+
 /// Runs the body of an exported function: panics become `CKV_INTERNAL`, errors become
 /// their status, and on failure `*err_out` (when `err_out` is not NULL) receives a new
 /// `ckv_error` the caller frees with `ckv_error_free`.
 pub(crate) fn guard(err_out: *mut *mut ckv_error, body: impl FnOnce() -> Result<()>) -> ckv_status {
-    let error = match catch_unwind(AssertUnwindSafe(body)) {
+    let error = match catch(body) {
         Ok(Ok(())) => return CKV_OK,
         Ok(Err(error)) => error,
         Err(panic) => {
@@ -94,7 +130,7 @@ pub(crate) fn guard(err_out: *mut *mut ckv_error, body: impl FnOnce() -> Result<
 /// Like [`guard`] for functions that cannot report an error (accessors, `_free`):
 /// a panic is swallowed and `fallback` returned.
 pub(crate) fn guard_value<T>(fallback: T, body: impl FnOnce() -> T) -> T {
-    catch_unwind(AssertUnwindSafe(body)).unwrap_or(fallback)
+    catch(body).unwrap_or(fallback)
 }
 
 /// `(ptr, len)` as a byte slice; NULL is allowed only with `len == 0`.
@@ -114,8 +150,15 @@ pub(crate) unsafe fn bytes_arg<'a>(ptr: *const u8, len: usize, what: &str) -> Re
     Ok(unsafe { std::slice::from_raw_parts(ptr, len) })
 }
 
-/// `(ptr, len)` as UTF-8 text (a key or prefix; the core validates its shape).
+/// `(ptr, len)` as UTF-8 text (a key or prefix; the core validates its shape). The length
+/// is checked first, so an over-long length is refused before any byte is read.
 pub(crate) unsafe fn text_arg<'a>(ptr: *const c_char, len: usize, what: &str) -> Result<&'a str> {
+    if len > crate::key::MAX_KEY_LEN {
+        return Err(Error::invalid(format!(
+            "{what} is {len} bytes; the limit is {} bytes",
+            crate::key::MAX_KEY_LEN
+        )));
+    }
     let bytes = unsafe { bytes_arg(ptr as *const u8, len, what)? };
     crate::key::utf8(bytes, what)
 }
@@ -150,6 +193,17 @@ pub(crate) unsafe fn write_opt<T>(ptr: *mut T, value: T) {
 #[no_mangle]
 pub extern "C" fn ckv_version() -> *const c_char {
     concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr() as *const c_char
+}
+
+/// How many store and watch handles are open (closing ones included: a handle closed
+/// from inside a callback is released when that callback returns). For tests and leak
+/// checks; either pointer may be NULL.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_open_handles(stores_out: *mut usize, watches_out: *mut usize) {
+    guard_value((), || unsafe {
+        write_opt(stores_out, store::open_stores());
+        write_opt(watches_out, watch::open_watches());
+    })
 }
 
 /// The name of a status code ("OK", "NOT_FOUND", ...; "UNKNOWN" for anything else).

@@ -4,7 +4,7 @@
 //! call `Store`, write the `_out` parameters only on success.
 
 use super::entry::{ckv_entry, ckv_entry_list, ckv_key_list};
-use super::handles::HandleTable;
+use super::handles::{HandleTable, Kind};
 use super::{
     bytes_arg, ckv_error, ckv_status, cstr_arg, guard, kind_of, out_arg, text_arg, write_opt,
     CKV_OK,
@@ -19,16 +19,22 @@ pub struct ckv_store {
     _opaque: [u8; 0],
 }
 
-static STORES: HandleTable<Store> = HandleTable::new("store");
+static STORES: HandleTable<Store> = HandleTable::new("store", Kind::Store);
 
 pub(crate) fn store_of(handle: *mut ckv_store) -> Result<Arc<Store>> {
     STORES.get(handle as usize)
 }
 
-fn publish(store: Store, store_out: *mut *mut ckv_store) {
-    let handle = STORES.insert(Arc::new(store));
+fn publish(store: Store, store_out: *mut *mut ckv_store) -> Result<()> {
+    let handle = STORES.insert(Arc::new(store))?;
     // SAFETY: checked non-NULL by the caller of `publish`.
     unsafe { *store_out = handle as *mut ckv_store };
+    Ok(())
+}
+
+/// Open store handles, closing ones included (for tests: every handle accounted for).
+pub(crate) fn open_stores() -> usize {
+    STORES.live()
 }
 
 /// Opens a store by URL: `"mem://"` (in-process) or `"nats://host:port[,host:port...]"`.
@@ -43,8 +49,7 @@ pub unsafe extern "C" fn ckv_open(
     guard(err_out, || {
         let url = unsafe { cstr_arg(url, "url")? };
         out_arg(store_out, "store_out")?;
-        publish(Store::open(url)?, store_out);
-        Ok(())
+        publish(Store::open(url)?, store_out)
     })
 }
 
@@ -59,19 +64,28 @@ pub unsafe extern "C" fn ckv_open_config(
     guard(err_out, || {
         let json = unsafe { cstr_arg(json, "json config")? };
         out_arg(store_out, "store_out")?;
-        publish(Store::open_json(json)?, store_out);
-        Ok(())
+        publish(Store::open_json(json)?, store_out)
     })
 }
 
-/// Closes a store and releases its resources. NULL, and a handle already closed, are
-/// no-ops. Calls racing on other threads finish or fail with CKV_CLOSED; any later use
-/// of the handle fails with CKV_CLOSED and never touches freed memory.
+/// Closes a store and releases its resources. NULL, a handle already closed and a value
+/// that is not a store handle are no-ops. Calls racing on other threads finish or fail
+/// with CKV_CLOSED; any later use of the handle fails with CKV_CLOSED and never touches
+/// freed memory. Every watch of the store ends with CKV_CANCEL_STORE_CLOSED.
+///
+/// Callbacks: on a thread that is not a delivery thread, when this returns no callback of
+/// the store's watches is running and none is ever called again — also when the store
+/// was already closed by a callback. Called from inside a callback it returns at once:
+/// no callback is started after it, and callbacks already running finish on their own.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_close(store: *mut ckv_store) {
     super::guard_value((), || {
-        if let Some(store) = STORES.remove(store as usize) {
+        let handle = store as usize;
+        if let Some(store) = STORES.begin_close(handle) {
             store.close();
+            // The slot stays (closing) until no callback runs, so a later close from
+            // another thread still finds the store and waits.
+            store.when_quiet(Box::new(move || STORES.retire(handle)));
         }
     })
 }

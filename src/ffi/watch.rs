@@ -1,17 +1,19 @@
 //! Watch handles and events: `ckv_watch_open` (poll with `ckv_watch_next`) and
 //! `ckv_watch_callback` (events pushed to a C function on the library's delivery threads).
 //!
-//! A watch handle lives in the same generation-checked table as stores, so a closed or
-//! stale handle fails with CKV_CLOSED. Events handed to `ckv_watch_next` are owned by the
+//! A watch handle lives in a generation-checked table like stores (its kind is part of the
+//! handle, so one is never taken for the other), so a closed or stale handle fails with
+//! CKV_CLOSED. A watch closed from inside a callback keeps its slot, closing, until that
+//! callback returns, so the owner's close can still find it and wait. Events handed to `ckv_watch_next` are owned by the
 //! caller (`ckv_event_free`); events handed to a callback are borrowed for that call.
 //! The guarantees (order, overflow, quiescing on close) are the core's; this file only
 //! translates.
 
 use super::entry::ckv_entry;
-use super::handles::HandleTable;
+use super::handles::{HandleTable, Kind};
 use super::store::{ckv_store, store_of};
 use super::{ckv_error, ckv_status, guard, guard_value, out_arg, text_arg};
-use crate::error::Error;
+use crate::error::{Error, Result};
 use crate::watch::{CancelReason, Event, EventKind, Watch, WatchOptions, DEFAULT_BUFFER_SIZE};
 use std::ffi::{c_char, c_void, CString};
 use std::time::Duration;
@@ -21,7 +23,7 @@ pub struct ckv_watch {
     _opaque: [u8; 0],
 }
 
-static WATCHES: HandleTable<Watch> = HandleTable::new("watch");
+static WATCHES: HandleTable<Watch> = HandleTable::new("watch", Kind::Watch);
 
 /// What an event is: one of the `CKV_EVENT_*` codes (returned by `ckv_event_kind`).
 pub type ckv_event_type = i32;
@@ -116,18 +118,25 @@ fn core_options(options: *const ckv_watch_options) -> WatchOptions {
     }
 }
 
-fn publish(watch: Watch, watch_out: *mut *mut ckv_watch) {
-    let handle = WATCHES.insert(std::sync::Arc::new(watch));
+fn publish(watch: Watch, watch_out: *mut *mut ckv_watch) -> Result<()> {
+    let handle = WATCHES.insert(std::sync::Arc::new(watch))?;
     // SAFETY: checked non-NULL by the caller of `publish`.
     unsafe { *watch_out = handle as *mut ckv_watch };
+    Ok(())
+}
+
+/// Open watch handles, closing ones included (for tests: every handle accounted for).
+pub(crate) fn open_watches() -> usize {
+    WATCHES.live()
 }
 
 /// Opens a watch on `key_or_prefix` (`len` bytes of UTF-8; a prefix when
 /// `options->prefix`). Named `_open` (not `ckv_watch`) because C cannot have a function
 /// and the `ckv_watch` type under one name; close it with `ckv_watch_close`.
 /// `options` may be NULL for the defaults. Poll the watch with `ckv_watch_next`.
-/// Errors: INVALID_ARGUMENT (bad key or options), LIMIT (the store's max_watchers),
-/// CLOSED, UNSUPPORTED (a backend without watches).
+/// Errors: INVALID_ARGUMENT (bad key or options, a start_revision of UINT64_MAX), LIMIT
+/// (the store's max_watchers), CLOSED, UNSUPPORTED (a backend without watches),
+/// UNAVAILABLE (the progress thread cannot be started; nothing was opened).
 #[no_mangle]
 pub unsafe extern "C" fn ckv_watch_open(
     store: *mut ckv_store,
@@ -142,8 +151,7 @@ pub unsafe extern "C" fn ckv_watch_open(
         let target = unsafe { text_arg(key_or_prefix, len, "key_or_prefix")? };
         out_arg(watch_out, "watch_out")?;
         let watch = store.watch(target, core_options(options))?;
-        publish(watch, watch_out);
-        Ok(())
+        publish(watch, watch_out)
     })
 }
 
@@ -170,7 +178,8 @@ pub unsafe extern "C" fn ckv_watch_next(
 
 /// A watch callback: `event` is borrowed for the call (do not free it). It runs on one of
 /// the library's delivery threads, one event at a time per watch, in order, and may call
-/// any coordkv function, including `ckv_watch_close` on its own watch.
+/// any coordkv function, including `ckv_watch_close` or `ckv_close` on its own or another
+/// watch or store; such a close returns at once (see `ckv_watch_close`).
 pub type ckv_watch_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, event: *const ckv_event)>;
 
@@ -185,8 +194,10 @@ unsafe impl Send for CallbackTarget {}
 
 /// Like `ckv_watch_open`, but every event goes to `callback(user_data, event)` on a library
 /// delivery thread instead of being polled. The last call is the CANCELED event when the
-/// watch ends by itself (overflow, store closed, ...). After `ckv_watch_close` returns,
-/// the callback is never called again, so `user_data` may then be freed.
+/// watch ends by itself (overflow, store closed, ...). After `ckv_watch_close` returns on a
+/// thread that is not a delivery thread, the callback is not running and is never called
+/// again, so `user_data` may then be freed. UNAVAILABLE when the delivery threads cannot
+/// be started (then nothing was opened).
 #[no_mangle]
 pub unsafe extern "C" fn ckv_watch_callback(
     store: *mut ckv_store,
@@ -213,20 +224,28 @@ pub unsafe extern "C" fn ckv_watch_callback(
             // SAFETY: a C function pointer and its user data, as given by the caller.
             unsafe { (c.callback)(c.user_data, &event) };
         })?;
-        publish(watch, watch_out);
-        Ok(())
+        publish(watch, watch_out)
     })
 }
 
-/// Closes a watch: it is unregistered, a thread blocked in `ckv_watch_next` returns
-/// CKV_CLOSED, and when this returns its callback is not running on another thread and
-/// will never run again (called from inside that callback, the current call is the last).
-/// NULL and an already closed handle are no-ops.
+/// Closes a watch: it is unregistered and a thread blocked in `ckv_watch_next` returns
+/// CKV_CLOSED. NULL, an already closed handle and a value that is not a watch handle are
+/// no-ops.
+///
+/// Callbacks: after `ckv_watch_close` returns on a thread that is not a delivery thread,
+/// the callback is not running and is never called again (so `user_data` may be freed),
+/// also when a callback closed the watch before. A close from inside a callback (any
+/// watch's) returns at once and never waits: the closed watch's callback is not called
+/// again after the current one returns. So two callbacks may close each other's watches.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_watch_close(watch: *mut ckv_watch) {
     guard_value((), || {
-        if let Some(watch) = WATCHES.remove(watch as usize) {
+        let handle = watch as usize;
+        if let Some(watch) = WATCHES.begin_close(handle) {
             watch.close();
+            // The slot stays (closing) until the callback returns, so a later close from
+            // another thread still finds the watch and waits for it.
+            watch.when_quiet(Box::new(move || WATCHES.retire(handle)));
         }
     })
 }

@@ -1,4 +1,5 @@
-//! The watch system's only threads, started here and nowhere else, once per process.
+//! The watch system's only threads, started here and nowhere else, and the rules for
+//! waiting on callbacks.
 //!
 //! - The delivery pool: `COORDKV_DELIVERY_THREADS` threads (default 2) running callbacks.
 //!   A watcher with queued events is handed to the pool once (its `scheduled` flag), a
@@ -7,15 +8,28 @@
 //!   the others. The thread count never depends on how many watches exist.
 //! - The progress ticker: one thread that queues PROGRESS for watchers that asked for it.
 //!
-//! Neither is a tokio worker, so a callback may make any blocking coordkv call. After
-//! `fork()` the child's threads are gone: both are started afresh in the child on first
-//! use (keyed by the runtime's fork generation).
+//! Neither is a tokio worker, so a callback may make any blocking coordkv call. Threads
+//! are started when a watch that needs them is opened ([`start_threads`], before the
+//! watcher is registered), never while an event is dispatched: a thread that cannot be
+//! started fails that open with `UNAVAILABLE` and leaves nothing behind.
+//!
+//! Fork: the child has the parent's memory but none of its threads, and any lock a
+//! parent thread held at the fork stays held for good. So the pool and the ticker of a
+//! fork generation are reached through an atomic pointer (no process-wide lock), and a
+//! child builds fresh ones on first use, leaving the parent's untouched but reachable.
+//!
+//! Waiting on callbacks: a close never waits on a delivery thread (a callback closing
+//! another watch, or a store, while that one's callback closes it back would otherwise
+//! wait for each other for good). A close elsewhere waits for a running callback; what
+//! must outlive a running callback (a handle's slot) is released by [`when_all_quiet`].
 
 use super::hub::Watcher;
+use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::fork_generation;
-use crossbeam_channel::{unbounded, Sender};
+use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::cell::Cell;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
 
 thread_local! {
@@ -35,37 +49,143 @@ fn delivery_threads() -> usize {
         .unwrap_or(2)
 }
 
-static POOL: Mutex<Option<(u64, Sender<Arc<Watcher>>)>> = Mutex::new(None);
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|p| p.into_inner())
+}
 
-/// Queues a watcher for delivery (the caller set its `scheduled` flag).
-pub(crate) fn schedule(watcher: Arc<Watcher>) {
+/// The threads of one fork generation. Never freed (a forked child's copy has no
+/// threads to join), so a `&'static` to one stays valid.
+struct Threads {
+    fork_generation: u64,
+    sender: Sender<Arc<Watcher>>,
+    receiver: Receiver<Arc<Watcher>>,
+    /// Delivery threads started so far (the lock is this generation's own).
+    delivering: Mutex<usize>,
+    ticking: Mutex<Vec<Ticking>>,
+    tick: Condvar,
+    ticker_started: Mutex<bool>,
+    /// The generation this one replaced in a forked child; kept so it stays reachable.
+    _previous: *mut Threads,
+}
+
+// SAFETY: `_previous` only points to a leaked `Threads`, which is Sync.
+unsafe impl Sync for Threads {}
+unsafe impl Send for Threads {}
+
+static THREADS: AtomicPtr<Threads> = AtomicPtr::new(std::ptr::null_mut());
+
+/// This fork generation's threads (none started yet on first use).
+fn threads() -> &'static Threads {
     let generation = fork_generation();
-    let mut pool = POOL.lock().unwrap_or_else(|p| p.into_inner());
-    let sender = match &*pool {
-        Some((built_in, sender)) if *built_in == generation => sender.clone(),
-        _ => {
-            let (sender, receiver) = unbounded::<Arc<Watcher>>();
-            for n in 0..delivery_threads() {
-                let receiver = receiver.clone();
-                let requeue = sender.clone();
-                std::thread::Builder::new()
-                    .name(format!("coordkv-deliver-{n}"))
-                    .spawn(move || {
-                        IS_DELIVERY_THREAD.with(|f| f.set(true));
-                        while let Ok(watcher) = receiver.recv() {
-                            if watcher.deliver_one() {
-                                let _ = requeue.send(watcher);
-                            }
-                        }
-                    })
-                    .expect("cannot start a coordkv delivery thread");
+    loop {
+        let current = THREADS.load(Ordering::Acquire);
+        // SAFETY: non-null pointers here come from Box::into_raw and are never freed.
+        if let Some(threads) = unsafe { current.as_ref() } {
+            if threads.fork_generation == generation {
+                return threads;
             }
-            *pool = Some((generation, sender.clone()));
-            sender
         }
-    };
-    drop(pool);
-    let _ = sender.send(watcher);
+        let (sender, receiver) = unbounded();
+        let fresh = Box::into_raw(Box::new(Threads {
+            fork_generation: generation,
+            sender,
+            receiver,
+            delivering: Mutex::new(0),
+            ticking: Mutex::new(Vec::new()),
+            tick: Condvar::new(),
+            ticker_started: Mutex::new(false),
+            _previous: current,
+        }));
+        match THREADS.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
+            // SAFETY: just published; lives for the rest of the process.
+            Ok(_) => return unsafe { &*fresh },
+            // SAFETY: never published, so nobody else can see it.
+            Err(_) => drop(unsafe { Box::from_raw(fresh) }),
+        }
+    }
+}
+
+fn cannot_start(what: &str, error: std::io::Error) -> Error {
+    Error::new(
+        ErrorKind::Unavailable,
+        format!(
+            "cannot start a thread for {what} (the process is out of threads or memory): {error}"
+        ),
+    )
+}
+
+/// Starts what a new watch needs before it is registered: the delivery pool for a
+/// callback watch, the ticker for one with a progress interval. `UNAVAILABLE` when the
+/// system refuses a thread and none of the kind is running yet.
+pub(crate) fn start_threads(callback: bool, progress: bool) -> Result<()> {
+    let threads = threads();
+    if callback {
+        let mut started = lock(&threads.delivering);
+        while *started < delivery_threads() {
+            let receiver = threads.receiver.clone();
+            let requeue = threads.sender.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("coordkv-deliver-{}", *started))
+                .spawn(move || {
+                    IS_DELIVERY_THREAD.with(|f| f.set(true));
+                    while let Ok(watcher) = receiver.recv() {
+                        if watcher.deliver_one() {
+                            let _ = requeue.send(watcher);
+                        }
+                    }
+                });
+            match spawned {
+                Ok(_) => *started += 1,
+                // Fewer threads than asked still deliver; none cannot.
+                Err(_) if *started > 0 => break,
+                Err(e) => return Err(cannot_start("watch callbacks", e)),
+            }
+        }
+    }
+    if progress {
+        let mut started = lock(&threads.ticker_started);
+        if !*started {
+            std::thread::Builder::new()
+                .name("coordkv-progress".into())
+                .spawn(move || tick_forever(threads))
+                .map_err(|e| cannot_start("watch progress", e))?;
+            *started = true;
+        }
+    }
+    Ok(())
+}
+
+/// Queues a watcher for delivery (the caller set its `scheduled` flag). The pool was
+/// started when the watch was opened, in this fork generation.
+pub(crate) fn schedule(watcher: Arc<Watcher>) {
+    let _ = threads().sender.send(watcher);
+}
+
+/// Runs `action` once none of `watchers` is inside its callback (at once when none is).
+/// The action runs on the thread that sees the last one return.
+pub(crate) fn when_all_quiet(watchers: &[Arc<Watcher>], action: Box<dyn FnOnce() + Send>) {
+    struct Countdown {
+        left: AtomicUsize,
+        action: Mutex<Option<Box<dyn FnOnce() + Send>>>,
+    }
+    impl Countdown {
+        fn done(&self) {
+            if self.left.fetch_sub(1, Ordering::AcqRel) == 1 {
+                if let Some(action) = lock(&self.action).take() {
+                    action();
+                }
+            }
+        }
+    }
+    let countdown = Arc::new(Countdown {
+        left: AtomicUsize::new(watchers.len() + 1),
+        action: Mutex::new(Some(action)),
+    });
+    for watcher in watchers {
+        let countdown = countdown.clone();
+        watcher.after_quiet(Box::new(move || countdown.done()));
+    }
+    countdown.done();
 }
 
 struct Ticking {
@@ -73,53 +193,22 @@ struct Ticking {
     due: Instant,
 }
 
-struct Ticker {
-    generation: u64,
-    list: Mutex<Vec<Ticking>>,
-    wake: Condvar,
-}
-
-static TICKER: Mutex<Option<Arc<Ticker>>> = Mutex::new(None);
-
-/// Starts sending PROGRESS to `watcher` every `progress_interval`, until it ends.
+/// Starts sending PROGRESS to `watcher` every `progress_interval`, until it ends. The
+/// ticker was started when the watch was opened.
 pub(crate) fn watch_progress(watcher: &Arc<Watcher>) {
     let Some(interval) = watcher.progress_interval() else {
         return;
     };
-    let generation = fork_generation();
-    let ticker = {
-        let mut slot = TICKER.lock().unwrap_or_else(|p| p.into_inner());
-        match &*slot {
-            Some(ticker) if ticker.generation == generation => ticker.clone(),
-            _ => {
-                let ticker = Arc::new(Ticker {
-                    generation,
-                    list: Mutex::new(Vec::new()),
-                    wake: Condvar::new(),
-                });
-                let running = ticker.clone();
-                std::thread::Builder::new()
-                    .name("coordkv-progress".into())
-                    .spawn(move || tick_forever(&running))
-                    .expect("cannot start the coordkv progress thread");
-                *slot = Some(ticker.clone());
-                ticker
-            }
-        }
-    };
-    ticker
-        .list
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .push(Ticking {
-            watcher: Arc::downgrade(watcher),
-            due: Instant::now() + interval,
-        });
-    ticker.wake.notify_one();
+    let threads = threads();
+    lock(&threads.ticking).push(Ticking {
+        watcher: Arc::downgrade(watcher),
+        due: Instant::now() + interval,
+    });
+    threads.tick.notify_one();
 }
 
-fn tick_forever(ticker: &Ticker) {
-    let mut list = ticker.list.lock().unwrap_or_else(|p| p.into_inner());
+fn tick_forever(threads: &Threads) {
+    let mut list = lock(&threads.ticking);
     loop {
         let now = Instant::now();
         let mut due = Vec::new();
@@ -147,16 +236,16 @@ fn tick_forever(ticker: &Ticker) {
                     ended.push(Arc::downgrade(&watcher));
                 }
             }
-            list = ticker.list.lock().unwrap_or_else(|p| p.into_inner());
+            list = lock(&threads.ticking);
             list.retain(|t| !ended.iter().any(|e| e.ptr_eq(&t.watcher)));
             continue;
         }
         let next = list.iter().map(|t| t.due).min();
         list = match next {
-            None => ticker.wake.wait(list).unwrap_or_else(|p| p.into_inner()),
+            None => threads.tick.wait(list).unwrap_or_else(|p| p.into_inner()),
             Some(next) => {
-                ticker
-                    .wake
+                threads
+                    .tick
                     .wait_timeout(list, next.saturating_duration_since(now))
                     .unwrap_or_else(|p| p.into_inner())
                     .0

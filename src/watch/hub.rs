@@ -260,6 +260,8 @@ impl Hub {
             CatchUpMode::Live
         };
         let has_callback = callback.is_some();
+        let ticks = options.progress_interval.is_some_and(|i| !i.is_zero());
+        delivery::start_threads(has_callback, ticks)?;
         let watcher = Arc::new_cyclic(|me| Watcher {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             target: target.into(),
@@ -294,11 +296,7 @@ impl Hub {
             self.feed.release(target, watcher.options.prefix);
         }
         registered?;
-        if watcher
-            .options
-            .progress_interval
-            .is_some_and(|i| !i.is_zero())
-        {
+        if ticks {
             delivery::watch_progress(&watcher);
         }
         if has_callback {
@@ -395,12 +393,21 @@ impl Hub {
         }
     }
 
-    /// Ends every watch with CANCELED(store closed) and waits until callbacks are quiet.
+    /// Ends every watch with CANCELED(store closed) and waits until callbacks are quiet
+    /// (on a delivery thread: does not wait, see `delivery`).
     pub fn close(&self) {
+        for watcher in self.end_for_close() {
+            watcher.quiesce_after_end();
+        }
+    }
+
+    /// The first part of [`Hub::close`]: ends every watch and returns the callback
+    /// watches the caller must let quiesce (none when the hub was closed already).
+    pub(crate) fn end_for_close(&self) -> Vec<Arc<Watcher>> {
         let watchers = {
             let mut state = lock(&self.state);
             if state.closed {
-                return;
+                return Vec::new();
             }
             state.closed = true;
             let dispatched = state.dispatched;
@@ -418,9 +425,7 @@ impl Hub {
             watchers
         };
         self.feed.shutdown();
-        for watcher in watchers {
-            watcher.quiesce_after_end();
-        }
+        watchers
     }
 }
 
@@ -454,6 +459,8 @@ struct Inner {
     /// Threads blocked on `Watcher::changed`: a change wakes them only when there are
     /// some, so an unread poll watch costs no futex call per event.
     waiters: usize,
+    /// Run once no callback is running (see `delivery::when_all_quiet`).
+    after_quiet: Vec<Box<dyn FnOnce() + Send>>,
 }
 
 impl Inner {
@@ -702,12 +709,27 @@ impl Watcher {
         if !more {
             inner.scheduled = false;
         }
+        let quiet = std::mem::take(&mut inner.after_quiet);
         self.wake(inner);
+        quiet.into_iter().for_each(|action| action());
         more
     }
 
+    /// Runs `action` once no callback of this watcher is running: now, or on the
+    /// delivery thread right after the running one returns.
+    pub(crate) fn after_quiet(&self, action: Box<dyn FnOnce() + Send>) {
+        let mut inner = lock(&self.inner);
+        if inner.running_on.is_some() {
+            inner.after_quiet.push(action);
+        } else {
+            drop(inner);
+            action();
+        }
+    }
+
     /// The owner closes the watch: unfile it, stop delivery, and wait until no callback
-    /// runs on another thread (from inside its own callback, the current call is the last).
+    /// runs on another thread. On a delivery thread it does not wait: no callback starts
+    /// after this, and one running now may still be finishing (see `delivery`).
     fn close(&self) {
         if let Some(hub) = self.hub.upgrade() {
             hub.unregister(self.id);
@@ -716,7 +738,7 @@ impl Watcher {
         inner.closed = true;
         inner.clear();
         let me = std::thread::current().id();
-        while inner.running_on.is_some_and(|t| t != me) {
+        while !delivery::on_delivery_thread() && inner.running_on.is_some_and(|t| t != me) {
             inner = self.wait(inner, None);
         }
         self.wake(inner);
@@ -724,9 +746,9 @@ impl Watcher {
 
     /// After the store ended this watch: a callback watch delivers its last events
     /// (CANCELED included) before this returns. On a delivery thread — a callback closing
-    /// its own store — waiting for the pool could wait for itself, so the rest is
-    /// discarded instead and only callbacks running elsewhere are waited for.
-    fn quiesce_after_end(&self) {
+    /// a store — waiting could wait for itself or for a callback that waits for this one,
+    /// so the rest is discarded and nothing is waited for.
+    pub(crate) fn quiesce_after_end(&self) {
         if self.callback.is_none() {
             return;
         }
@@ -734,6 +756,7 @@ impl Watcher {
         if delivery::on_delivery_thread() {
             inner.closed = true;
             inner.clear();
+            return;
         }
         let me = std::thread::current().id();
         loop {
@@ -796,10 +819,16 @@ impl Watch {
         self.watcher.next(timeout)
     }
 
-    /// Ends the watch. When this returns its callback is not running on another thread
-    /// and will never be called again. Idempotent.
+    /// Ends the watch. When this returns its callback is never called again, and is not
+    /// running unless this was called on a delivery thread (from inside a callback), where
+    /// it does not wait. Idempotent.
     pub fn close(&self) {
         self.watcher.close();
+    }
+
+    /// Runs `action` once this watch's callback is not running (at once if it is not).
+    pub fn when_quiet(&self, action: Box<dyn FnOnce() + Send>) {
+        self.watcher.after_quiet(action);
     }
 
     /// What the watch is on.

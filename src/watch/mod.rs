@@ -49,7 +49,7 @@
 //! The NATS feed (one live consumer per store, catch-ups read beside it, losses found from
 //! the revisions it skips) is described in `nats_feed` and its `gaps`.
 
-mod delivery;
+pub(crate) mod delivery;
 pub mod hub;
 pub mod registry;
 

@@ -11,6 +11,12 @@
  * a lock held by a thread it does not have: the children below would hang (and run.sh's
  * timeout would fail the test) if the library's tables were not fork-safe.
  *
+ * Forking while the parent has callback watchers and writer threads (issue 9, finding 3)
+ * must not hand the child the delivery pool's or the progress ticker's lock: each child
+ * opens a store, a callback watch with progress, writes once and waits for its callback.
+ * A child that hangs is killed by its own alarm and counted; any hung child fails the
+ * test. CKV_TEST_FORKS sets how many forks (default: the count argument below).
+ *
  * ckv-test: mem-only
  * ckv-test-args: 200
  * ckv-test-valgrind-args: 0
@@ -19,6 +25,9 @@
 #include "ckv_test.h"
 
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -106,6 +115,99 @@ static void fork_while_other_threads_use_the_library(int forks) {
     CHECK(pthread_join(thread, NULL) == 0);
 }
 
+#define PARENT_WATCHERS 64
+#define WRITERS 3
+
+static atomic_int parent_calls;
+static atomic_int writers_stop;
+
+static void count_call(void *user_data, const ckv_event *event) {
+    (void)event;
+    atomic_fetch_add((atomic_int *)user_data, 1);
+}
+
+static void *writer(void *arg) {
+    ckv_store *store = (ckv_store *)arg;
+    long i = 0;
+    while (!atomic_load(&writers_stop)) {
+        char key[32];
+        snprintf(key, sizeof key, "/w/%ld", i++ % PARENT_WATCHERS);
+        ckv_put(store, KEY(key), VAL("x"), NULL, NULL);
+    }
+    return NULL;
+}
+
+static int child_with_callback(void) {
+    ckv_store *fresh = NULL;
+    ckv_watch *watch = NULL;
+    ckv_error *err = NULL;
+    ckv_watch_options opts;
+    atomic_int calls = 0;
+    int waited = 0;
+    alarm(20); /* a hung child dies by SIGALRM and the parent counts it */
+    ckv_watch_options_init(&opts);
+    opts.progress_interval_ms = 5;
+    CHECK_OK(ckv_open("mem://", &fresh, &err));
+    CHECK_OK(ckv_watch_callback(fresh, KEY("/c"), &opts, count_call, &calls, &watch, &err));
+    CHECK_OK(ckv_put(fresh, KEY("/c"), VAL("child"), NULL, &err));
+    while (atomic_load(&calls) < 2 && waited++ < 5000) {
+        struct timespec t = {0, 1000000L};
+        nanosleep(&t, NULL);
+    }
+    CHECK(atomic_load(&calls) >= 2); /* the PUT and at least one PROGRESS */
+    ckv_watch_close(watch);
+    ckv_close(fresh);
+    return test_finish();
+}
+
+static void fork_with_callback_watchers(int forks) {
+    ckv_store *store = NULL;
+    ckv_error *err = NULL;
+    ckv_watch *watches[PARENT_WATCHERS];
+    pthread_t writers[WRITERS];
+    ckv_watch_options opts;
+    int i, hung = 0, failed_children = 0;
+    ckv_watch_options_init(&opts);
+    opts.progress_interval_ms = 1;
+    opts.buffer_size = 1 << 20;
+    CHECK_OK(ckv_open("mem://", &store, &err));
+    for (i = 0; i < PARENT_WATCHERS; i++) {
+        char key[32];
+        snprintf(key, sizeof key, "/w/%d", i);
+        CHECK_OK(ckv_watch_callback(store, KEY(key), i % 2 ? &opts : NULL, count_call,
+                                    &parent_calls, &watches[i], &err));
+    }
+    for (i = 0; i < WRITERS; i++) CHECK(pthread_create(&writers[i], NULL, writer, store) == 0);
+    for (i = 0; i < forks; i++) {
+        int wstatus = 0;
+        pid_t pid;
+        fflush(stdout);
+        fflush(stderr);
+        pid = fork();
+        if (pid == 0) {
+            ckv_test_program = "test_fork (child with callback)";
+            _exit(child_with_callback());
+        }
+        if (!CHECK(pid > 0)) break;
+        CHECK(waitpid(pid, &wstatus, 0) == pid);
+        if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM) {
+            hung++;
+        } else if (!(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
+            failed_children++;
+        }
+    }
+    atomic_store(&writers_stop, 1);
+    for (i = 0; i < WRITERS; i++) CHECK(pthread_join(writers[i], NULL) == 0);
+    printf("fork_with_callback_watchers: %d forks, %d hung children, %d failed, "
+           "%d parent callbacks\n",
+           forks, hung, failed_children, atomic_load(&parent_calls));
+    CHECK(hung == 0);
+    CHECK(failed_children == 0);
+    CHECK(atomic_load(&parent_calls) > 0);
+    for (i = 0; i < PARENT_WATCHERS; i++) ckv_watch_close(watches[i]);
+    ckv_close(store);
+}
+
 int main(int argc, char **argv) {
     ckv_error *err = NULL;
     ckv_store *store = NULL;
@@ -142,6 +244,13 @@ int main(int argc, char **argv) {
     ckv_close(store);
 
     /* Under valgrind (0 forks) the churn thread's objects would be reported lost in children. */
-    if (argc > 3 && atoi(argv[3]) > 0) fork_while_other_threads_use_the_library(atoi(argv[3]));
+    {
+        const char *env = getenv("CKV_TEST_FORKS");
+        int forks = env ? atoi(env) : argc > 3 ? atoi(argv[3]) : 0;
+        if (forks > 0) {
+            fork_while_other_threads_use_the_library(forks);
+            fork_with_callback_watchers(forks);
+        }
+    }
     return test_finish();
 }

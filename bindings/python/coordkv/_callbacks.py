@@ -4,12 +4,15 @@ C gets a small integer as `void *user_data`, never a pointer to a Python object,
 ctypes trampolines are module-level objects, so the garbage collector can never free
 something C may still call. A registration lives exactly as long as the C call (or, for
 watches, the C handle) that may use it.
+
+There is no lock: each step is one dict operation or one `next` on a counter, which the
+interpreter makes atomic. A lock here could be held by another thread at the moment of a
+`fork()` and then stay held in the child for good (issue 9: a forked child hung on it).
 """
 
 from __future__ import annotations
 
 import itertools
-import threading
 from contextlib import contextmanager
 from typing import Dict, Generic, Iterator, Optional, TypeVar
 
@@ -20,34 +23,28 @@ class Registry(Generic[_T]):
     def __init__(self) -> None:
         self._items: Dict[int, _T] = {}
         self._tokens = itertools.count(1)  # 0 would reach C as NULL
-        self._lock = threading.Lock()
 
     @contextmanager
     def registered(self, item: _T) -> Iterator[int]:
         """Registers `item` for the duration of a `with` block; yields its token."""
-        with self._lock:
-            token = next(self._tokens)
-            self._items[token] = item
+        token = next(self._tokens)
+        self._items[token] = item
         try:
             yield token
         finally:
-            with self._lock:
-                del self._items[token]
+            del self._items[token]
 
     def add(self, item: _T) -> int:
         """Registers `item` until `discard(token)`: for registrations that outlive one
         call, such as a callback watch, which lives until its handle is closed."""
-        with self._lock:
-            token = next(self._tokens)
-            self._items[token] = item
+        token = next(self._tokens)
+        self._items[token] = item
         return token
 
     def discard(self, token: int) -> None:
-        with self._lock:
-            self._items.pop(token, None)
+        self._items.pop(token, None)
 
     def get(self, token: Optional[int]) -> Optional[_T]:
         if token is None:
             return None
-        with self._lock:
-            return self._items.get(token)
+        return self._items.get(token)

@@ -197,6 +197,7 @@ _p_size = POINTER(c_size_t)
 # Library, statuses, entries, lists, errors.
 _declare("ckv_version", c_char_p, [])
 _declare("ckv_status_name", c_char_p, [ckv_status])
+_declare("ckv_open_handles", None, [POINTER(c_size_t), POINTER(c_size_t)])
 _declare("ckv_operation_name", c_char_p, [ckv_operation])
 _declare("ckv_entry_key", c_void_p, [_p_entry, _p_size])
 _declare("ckv_entry_value", c_void_p, [_p_entry, _p_size])

@@ -27,8 +27,8 @@ from .entry import Entry, borrowed_bytes, entry_from_native, entry_value
 from .errors import CoordkvError, call, invalid_argument
 from .watch import Watch, WatchCallback, open_callback_watch, open_watch, watch_options
 
-Key = Union[str, bytes]
-"""A key or prefix: str (sent as UTF-8) or raw bytes (sent as they are)."""
+Key = Union[str, bytes, bytearray, memoryview]
+"""A key or prefix: str (sent as UTF-8) or raw bytes-like (sent as they are)."""
 
 Value = Union[str, bytes, bytearray, memoryview]
 """A value: any bytes-like object, or str (stored as UTF-8)."""
@@ -46,7 +46,9 @@ def _key_bytes(key: Key) -> bytes:
         return key.encode("utf-8", "surrogatepass")
     if isinstance(key, bytes):
         return key
-    raise TypeError(f"a key must be str or bytes, not {type(key).__name__}")
+    if isinstance(key, (bytearray, memoryview)):
+        return bytes(key)
+    raise TypeError(f"a key must be str or bytes-like, not {type(key).__name__}")
 
 
 def _value_bytes(value: Value) -> bytes:
@@ -67,6 +69,8 @@ def _revision(revision: int) -> int:
 
 
 def _c_string(text: str, what: str) -> bytes:
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be str, not {type(text).__name__}")
     data = text.encode("utf-8", "surrogatepass")
     if b"\0" in data:
         raise invalid_argument(f"{what} contains a NUL character")
@@ -328,7 +332,7 @@ class Store(NativeHandle):
             progress_interval,
             resync,
         )
-        return open_watch(self._handle, _key_bytes(key), options)
+        return open_watch(self, self._handle, _key_bytes(key), options)
 
     def watch_callback(
         self,
@@ -358,7 +362,7 @@ class Store(NativeHandle):
             progress_interval,
             resync,
         )
-        return open_callback_watch(self._handle, _key_bytes(key), options, callback)
+        return open_callback_watch(self, self._handle, _key_bytes(key), options, callback)
 
 
 def _options(

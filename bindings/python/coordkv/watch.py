@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
@@ -25,10 +27,12 @@ from . import _ffi
 from ._callbacks import Registry
 from ._handle import NativeHandle
 from .entry import Entry, entry_from_native
-from .errors import ClosedError, raise_for
+from .errors import ClosedError, invalid_argument, raise_for
 
-# A wait without a deadline is made of waits this long, so signals are handled.
+# A wait is made of waits at most this long, so signals (Ctrl-C) are handled promptly.
 _WAIT_SLICE_MS = 200
+# Largest progress interval the C struct holds, in milliseconds.
+_U64_MAX = (1 << 64) - 1
 
 
 class EventKind(enum.IntEnum):
@@ -112,8 +116,22 @@ class _CallbackWatch:
 
 _callback_watches: Registry[_CallbackWatch] = Registry()
 
+# A library delivery thread is not a Python thread: for each call ctypes creates a Python
+# thread state and deletes it afterwards, under the interpreter's thread-list lock. A
+# fork() while that lock is held leaves it held in the child, and the child hangs in
+# os.fork() itself (CPython 3.11 does not take the lock around fork). So the first call on
+# each delivery thread keeps its thread state for good (one per library thread, a few).
+_pinned = threading.local()
+
+
+def _pin_thread_state() -> None:
+    if not getattr(_pinned, "done", False):
+        ctypes.pythonapi.PyGILState_Ensure()  # never released: the state stays
+        _pinned.done = True
+
 
 def _deliver(user_data: Optional[int], event: Any) -> None:
+    _pin_thread_state()
     state = _callback_watches.get(user_data)
     if state is None:
         return
@@ -157,7 +175,10 @@ def watch_options(
     if buffer_size is not None:
         options.buffer_size = buffer_size
     if progress_interval is not None:
-        options.progress_interval_ms = max(0, round(progress_interval * 1000))
+        milliseconds = max(0, round(progress_interval * 1000))
+        if milliseconds > _U64_MAX:
+            raise invalid_argument(f"progress_interval {progress_interval} s is too large")
+        options.progress_interval_ms = milliseconds
     return options
 
 
@@ -165,17 +186,30 @@ class Watch(NativeHandle):
     """An open watch: iterate it, call next(), or (callback watches) let it call you.
 
     Iteration yields every event and stops after the final CANCELED (or once the watch is
-    closed). Use it as a context manager, or call close(): after close() returns, a
-    callback watch's function is never called again.
+    closed). Use it as a context manager, or call close(): after close() returns (called
+    outside a callback), a callback watch's function is not running and is never called
+    again; called from inside a callback it returns at once, and the watch's function is
+    not called after the current call. A watch keeps its store open.
     """
 
-    def __init__(self, *, _handle: Any, _token: Optional[int] = None) -> None:
+    def __init__(self, *, _handle: Any, _token: Optional[int] = None, _store: Any = None) -> None:
         """Not for users: use Store.watch or Store.watch_callback."""
         self._token = _token
+        # The store is closed when it is collected; while this watch is reachable, it is not.
+        self._store = _store
         super().__init__(_handle, lambda h: _close_watch(h, _token))
 
     def __repr__(self) -> str:
         return f"<coordkv.Watch {'closed' if self.closed else 'open'}>"
+
+    def close(self) -> None:
+        """Closes the watch (idempotent). If a callback closed it already, this still
+        waits for that callback to return: the library keeps a closed handle valid for
+        that, and never reuses it, so closing it again is always safe."""
+        if self.closed:
+            _ffi.lib.ckv_watch_close(self._handle)
+        else:
+            self._finalizer()
 
     @property
     def error(self) -> Optional[BaseException]:
@@ -199,11 +233,17 @@ class Watch(NativeHandle):
             _ffi.lib.ckv_event_free(event)
 
     def next(self, timeout: Optional[float] = None) -> Optional[Event]:
-        """The next event. Waits up to `timeout` seconds (None: as long as it takes; 0:
-        not at all) and returns None if none came. Raises ClosedError once the final
-        CANCELED was taken or the watch was closed."""
-        if timeout is not None:
-            return self._next_once(max(0, round(timeout * 1000)))
+        """The next event. Waits up to `timeout` seconds (None or negative: as long as it
+        takes, as in C; 0: not at all) and returns None if none came. Raises ClosedError
+        once the final CANCELED was taken or the watch was closed. The wait is cut into
+        short slices, so KeyboardInterrupt arrives promptly."""
+        if timeout is not None and timeout >= 0:
+            deadline = time.monotonic() + timeout
+            while True:
+                left_ms = (deadline - time.monotonic()) * 1000
+                event = self._next_once(round(max(0.0, min(float(_WAIT_SLICE_MS), left_ms))))
+                if event is not None or left_ms <= _WAIT_SLICE_MS:
+                    return event
         while True:
             event = self._next_once(_WAIT_SLICE_MS)
             if event is not None:
@@ -221,7 +261,9 @@ class Watch(NativeHandle):
         return event
 
 
-def open_watch(store_handle: Any, key: bytes, options: _ffi.ckv_watch_options) -> Watch:
+def open_watch(
+    store: Any, store_handle: Any, key: bytes, options: _ffi.ckv_watch_options
+) -> Watch:
     handle = ctypes.POINTER(_ffi.ckv_watch)()
     error = ctypes.POINTER(_ffi.ckv_error)()
     status = _ffi.lib.ckv_watch_open(
@@ -233,10 +275,11 @@ def open_watch(store_handle: Any, key: bytes, options: _ffi.ckv_watch_options) -
         ctypes.byref(error),
     )
     raise_for(status, error)
-    return Watch(_handle=handle)
+    return Watch(_handle=handle, _store=store)
 
 
 def open_callback_watch(
+    store: Any,
     store_handle: Any,
     key: bytes,
     options: _ffi.ckv_watch_options,
@@ -262,4 +305,4 @@ def open_callback_watch(
     except BaseException:
         _callback_watches.discard(token)
         raise
-    return Watch(_handle=handle, _token=token)
+    return Watch(_handle=handle, _token=token, _store=store)
