@@ -1,5 +1,5 @@
-//! The shared suite: DESIGN.md's operations table, run against every backend that
-//! `common::test_stores` provides (mem:// always, NATS when a server is available).
+//! The shared suite: the README's operations table (docs/design.md), run on every backend
+//! that `common::test_stores` provides (mem:// always, NATS when a server is available).
 //! One body per behaviour; a failure names the backend it happened on.
 
 mod common;

@@ -13,7 +13,7 @@
 //!                                                      time per watcher, in order)
 //! ```
 //!
-//! Design rules, each guarding one of the guarantees in DESIGN.md:
+//! Design rules, each guarding one of the guarantees in docs/design.md:
 //! - The dispatcher never waits for a watcher. A watcher whose queue is full gets
 //!   CANCELED(overflow, last_revision) instead of the event, and leaves the registry;
 //!   nothing is ever dropped silently, and a new watch from `last_revision + 1` resumes
@@ -50,10 +50,14 @@
 //! the revisions it skips) is described in `nats_feed` and its `gaps`.
 
 pub(crate) mod delivery;
+pub mod feed;
 pub mod hub;
 pub mod registry;
+mod watcher;
 
-pub use hub::{Feed, Hub, Watch};
+pub use feed::Feed;
+pub use hub::Hub;
+pub use watcher::Watch;
 
 use crate::entry::{Entry, Operation};
 use std::time::Duration;

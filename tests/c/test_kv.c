@@ -1,5 +1,5 @@
 /*
- * test_kv.c — the key-value contract of DESIGN.md, as a C program sees it.
+ * test_kv.c — the key-value contract of docs/design.md, as a C program sees it.
  *
  * Revisions, compare-and-swap with the current revision carried by CONFLICT, tombstones
  * and purges, sorted prefix listings (segment-aligned "/a/" versus byte-wise "/a"),

@@ -1,4 +1,4 @@
-"""The lifetime of one library handle (a store now, watches later), in one place.
+"""The lifetime of one library handle (a store or a watch), in one place.
 
 A handle is released exactly once, whichever comes first: an explicit close(), the end
 of a `with` block, or the object being garbage-collected (a weakref finalizer, the

@@ -8,7 +8,8 @@
 use crate::backend::mem::MemBackend;
 use crate::error::Result;
 use crate::key::matches_prefix;
-use crate::watch::hub::{CatchUp, CatchUpMode, Feed, Hub};
+use crate::watch::feed::{CatchUp, CatchUpMode, Feed};
+use crate::watch::Hub;
 use std::sync::{Arc, Weak};
 
 pub struct MemFeed {
