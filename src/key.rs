@@ -118,6 +118,15 @@ pub fn matches_prefix(key: &str, prefix: &str) -> bool {
     key.as_bytes().starts_with(prefix.as_bytes())
 }
 
+/// Whether `key` is in a watch's scope: `target` itself, or under it when `prefix`.
+pub fn in_scope(key: &str, target: &str, prefix: bool) -> bool {
+    if prefix {
+        matches_prefix(key, target)
+    } else {
+        key == target
+    }
+}
+
 fn keeps_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b == b'-' || b == b'_'
 }

@@ -22,10 +22,12 @@ pub mod error;
 pub mod key;
 pub mod runtime;
 pub mod store;
+mod sync;
 pub mod watch;
 
 pub mod ffi;
 
+pub use backend::Capability;
 pub use config::Config;
 pub use entry::{Entry, Operation};
 pub use error::{Error, ErrorKind, Result};

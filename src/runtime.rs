@@ -105,10 +105,17 @@ pub fn handle() -> Result<Handle> {
 /// Runs a future to completion from a non-runtime thread (a C caller, a delivery thread).
 /// Called from inside a runtime worker it fails instead of deadlocking the worker.
 pub fn block_on<F: Future>(future: F) -> Result<F::Output> {
+    refuse_on_worker()?;
+    Ok(handle()?.block_on(future))
+}
+
+/// Fails on a thread that is inside an async runtime: a blocking call there would stall
+/// (or deadlock) the runtime it waits on.
+pub fn refuse_on_worker() -> Result<()> {
     if Handle::try_current().is_ok() {
         return Err(Error::internal(
             "a blocking coordkv call was made from inside an async runtime worker",
         ));
     }
-    Ok(handle()?.block_on(future))
+    Ok(())
 }

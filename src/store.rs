@@ -5,7 +5,7 @@
 //! primitives live here once — `get` hiding tombstones, `delete_prefix`,
 //! `read_modify_write`'s bounded retry loop — so every backend gets them identically.
 
-use crate::backend::{self, Backend};
+use crate::backend::{self, Backend, Capability};
 use crate::config::Config;
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
@@ -78,6 +78,12 @@ impl Store {
 
     pub fn config(&self) -> &Config {
         &self.config
+    }
+
+    /// `Ok` when this store's backend (and its server's version) can do `capability`;
+    /// UNSUPPORTED naming the server version needed otherwise.
+    pub fn require(&self, capability: Capability) -> Result<()> {
+        self.live()?.require(capability)
     }
 
     fn live(&self) -> Result<&dyn Backend> {

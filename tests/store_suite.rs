@@ -4,7 +4,7 @@
 
 mod common;
 
-use coordkv::{ErrorKind, Operation, Store};
+use coordkv::{Capability, ErrorKind, Operation, Store};
 use std::sync::Arc;
 
 fn each_store(name: &str, test: impl Fn(&str, &Store)) {
@@ -435,4 +435,40 @@ fn config_errors_are_invalid_argument_with_a_message() {
         Store::open("etcd://x").err().unwrap().kind(),
         ErrorKind::InvalidArgument
     );
+}
+
+/// Capabilities beyond the KV primitives: every one on mem://; on NATS those the server's
+/// release has (the suite knows which release natsd.py started), and for the others
+/// UNSUPPORTED naming the release needed.
+#[test]
+fn capabilities_follow_the_server_release() {
+    let running: Option<(u64, u64, u64)> = std::env::var("COORDKV_TEST_NATS_VERSION")
+        .ok()
+        .and_then(|v| {
+            let mut parts = v.split('.').map(|p| p.parse::<u64>().ok());
+            Some((parts.next()??, parts.next()??, parts.next()??))
+        });
+    for (backend, store) in common::test_stores("capabilities") {
+        for capability in Capability::ALL {
+            let answer = store.require(capability);
+            let expected = match (backend.as_str(), running) {
+                ("mem", _) => true,
+                (_, Some(version)) => version >= capability.min_nats_server(),
+                (_, None) => continue, // a server started elsewhere: release unknown
+            };
+            if expected {
+                assert!(answer.is_ok(), "{backend} {capability:?}: {answer:?}");
+            } else {
+                let e = answer.expect_err("an old server cannot");
+                assert_eq!(e.kind(), ErrorKind::Unsupported, "{backend} {capability:?}");
+                let (major, minor, patch) = capability.min_nats_server();
+                assert!(
+                    e.message()
+                        .contains(&format!("{major}.{minor}.{patch} or newer")),
+                    "{backend} {capability:?}: {}",
+                    e.message()
+                );
+            }
+        }
+    }
 }

@@ -23,8 +23,53 @@ use std::sync::Arc;
 pub mod mem;
 pub mod nats;
 
+/// What a feature needs of a backend beyond the KV primitives every backend has. Features
+/// ask [`Backend::require`] first, so an old server answers UNSUPPORTED naming the version
+/// needed, from this one place, instead of failing in some other way later.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capability {
+    /// Per-message TTL and subject delete markers: leases, TTL keys, EXPIRED events.
+    Ttl,
+    /// A write guarded by another subject's last sequence, as one server-side step.
+    FencedWrite,
+    /// Several writes applied all or none: transactions with more than one write.
+    AtomicBatch,
+}
+
+impl Capability {
+    pub const ALL: [Capability; 3] = [
+        Capability::Ttl,
+        Capability::FencedWrite,
+        Capability::AtomicBatch,
+    ];
+
+    /// What the capability is, for messages.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Capability::Ttl => "per-key TTL (leases, TTL keys, EXPIRED events)",
+            Capability::FencedWrite => "a fenced write in one server-side step",
+            Capability::AtomicBatch => "an atomic batch of several writes",
+        }
+    }
+
+    /// The oldest nats-server release that has it.
+    pub fn min_nats_server(self) -> (u64, u64, u64) {
+        match self {
+            Capability::Ttl => (2, 11, 2),
+            Capability::FencedWrite => (2, 11, 0),
+            Capability::AtomicBatch => (2, 12, 0),
+        }
+    }
+}
+
 /// A storage engine with JetStream-KV semantics.
 pub trait Backend: Send + Sync {
+    /// `Ok` when this backend can do `capability`; UNSUPPORTED saying what it needs
+    /// otherwise. The embedded backend has no server to be too old.
+    fn require(&self, _capability: Capability) -> Result<()> {
+        Ok(())
+    }
+
     /// Unconditional write; returns the new revision.
     fn put(&self, key: &str, value: Bytes) -> Result<u64>;
     /// Write only if the key has no live value (none, or a DELETE/PURGE/EXPIRED tombstone);

@@ -26,10 +26,11 @@
 use super::hub::Watcher;
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime::fork_generation;
+use crate::sync::lock;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
+use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
 thread_local! {
@@ -47,10 +48,6 @@ fn delivery_threads() -> usize {
         .and_then(|v| v.trim().parse::<usize>().ok())
         .filter(|&n| (1..=64).contains(&n))
         .unwrap_or(2)
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The threads of one fork generation. Never freed (a forked child's copy has no

@@ -17,8 +17,9 @@ use super::{CancelReason, Event, EventKind, WatchOptions};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{validate_key, validate_prefix};
+use crate::sync::lock;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
 /// What a callback watch runs for each event.
 pub type Callback = Box<dyn FnMut(&Event) + Send>;
@@ -35,10 +36,6 @@ pub struct Hub {
     feed: Arc<dyn Feed>,
     max_watchers: usize,
     next_id: AtomicU64,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 impl Hub {

@@ -11,15 +11,12 @@ use super::hub::{Callback, Hub};
 use super::{CancelReason, Event, EventKind, WatchOptions};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
-use crate::key::matches_prefix;
+use crate::key::in_scope;
+use crate::sync::lock;
 use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::thread::ThreadId;
 use std::time::{Duration, Instant};
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
-}
 
 /// A queued event, and whether it counts against the watcher's buffer: catch-up (a
 /// snapshot, a replay, a resync) and the backlog read after a break do not.
@@ -107,11 +104,7 @@ pub(crate) struct Watcher {
 
 impl Watcher {
     pub(super) fn matches(&self, key: &str) -> bool {
-        if self.options.prefix {
-            matches_prefix(key, &self.target)
-        } else {
-            key == &*self.target
-        }
+        in_scope(key, &self.target, self.options.prefix)
     }
 
     /// The watched key or prefix, and whether it is a prefix.

@@ -11,8 +11,8 @@ storing into a fresh temporary directory that is removed when the server stops.
 
 As a CLI:
     python3 tests/support/natsd.py run [--version 2.15.1] -- CMD ARGS...
-runs CMD with COORDKV_TEST_NATS_URL and NATS_SERVER_BIN exported and exits with CMD's
-status.
+runs CMD with COORDKV_TEST_NATS_URL, NATS_SERVER_BIN and COORDKV_TEST_NATS_VERSION
+exported and exits with CMD's status.
     python3 tests/support/natsd.py path [--version 2.15.1]
 prints the executable's path (installing it if needed).
 
@@ -169,6 +169,7 @@ def main(argv: list[str]) -> int:
         env = dict(os.environ)
         env["COORDKV_TEST_NATS_URL"] = server.url
         env["NATS_SERVER_BIN"] = str(server.binary)
+        env["COORDKV_TEST_NATS_VERSION"] = args.version
         return subprocess.call(cmd, env=env)
     finally:
         server.stop()

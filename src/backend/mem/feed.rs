@@ -7,7 +7,7 @@
 
 use crate::backend::mem::MemBackend;
 use crate::error::Result;
-use crate::key::matches_prefix;
+use crate::key::in_scope;
 use crate::watch::feed::{CatchUp, CatchUpMode, Feed};
 use crate::watch::Hub;
 use std::sync::{Arc, Weak};
@@ -41,13 +41,7 @@ impl Feed for MemFeed {
         mode: CatchUpMode,
         register: &mut dyn FnMut(CatchUp),
     ) -> Result<()> {
-        let in_scope = |key: &str| {
-            if prefix {
-                matches_prefix(key, target)
-            } else {
-                key == target
-            }
-        };
+        let wanted = |key: &str| in_scope(key, target, prefix);
         match mode {
             CatchUpMode::Live => self.backend.at_last_revision(|through| {
                 register(CatchUp {
@@ -61,7 +55,7 @@ impl Feed for MemFeed {
                 self.backend.snapshot(target, |through, live| {
                     let entries = live
                         .into_iter()
-                        .filter(|e| in_scope(&e.key))
+                        .filter(|e| wanted(&e.key))
                         .map(|e| (e, None))
                         .collect();
                     register(CatchUp {

@@ -27,6 +27,7 @@ pub mod feed;
 use super::Backend;
 use crate::entry::{now_ns, Entry, Operation};
 use crate::error::{Error, Result};
+use crate::sync::{read, write};
 use bytes::Bytes;
 use hashbrown::hash_map::EntryRef;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
@@ -111,7 +112,7 @@ impl MemBackend {
 
     /// Installs the function told about every committed write (the watch hub's feed).
     pub fn set_observer(&self, observer: Option<WriteObserver>) {
-        *self.observer.write().unwrap_or_else(|p| p.into_inner()) = observer;
+        *write(&self.observer) = observer;
     }
 
     /// Runs `f`, under the read lock (so no write interleaves), with the retained entries
@@ -187,14 +188,14 @@ impl MemBackend {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::closed("store"));
         }
-        Ok(self.state.read().unwrap_or_else(|p| p.into_inner()))
+        Ok(read(&self.state))
     }
 
     fn write_lock(&self) -> Result<RwLockWriteGuard<'_, State>> {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::closed("store"));
         }
-        Ok(self.state.write().unwrap_or_else(|p| p.into_inner()))
+        Ok(write(&self.state))
     }
 
     fn write(&self, key: &str, value: Bytes, op: Operation, expect: Expect) -> Result<u64> {
@@ -275,7 +276,7 @@ impl MemBackend {
             history.dropped_through = dropped;
         }
         log.insert(revision, name);
-        if let Some(observer) = &*self.observer.read().unwrap_or_else(|p| p.into_inner()) {
+        if let Some(observer) = &*read(&self.observer) {
             let retained = &history.entries;
             let entry = retained.back().expect("just written");
             let prev = match &purged_prev {

@@ -1,7 +1,45 @@
-//! The KV message codec: which operation a message's headers say it is.
+//! The KV message codec: what a bucket message says as a coordkv entry — its operation
+//! (from its headers), its key (from its subject), its time.
 
-use crate::entry::Operation;
+use crate::entry::{Entry, Operation};
+use crate::key;
 use async_nats::header::{self, HeaderMap};
+use bytes::Bytes;
+use std::sync::Arc;
+
+/// One message of the bucket as a walk reads it, before its key is decoded.
+pub(crate) struct Record<'a> {
+    /// The subject less the bucket's prefix: a NATS key, possibly not a coordkv spelling.
+    pub nats_key: &'a str,
+    pub operation: Operation,
+    pub value: Bytes,
+    pub revision: u64,
+    pub timestamp_ns: u64,
+}
+
+impl Record<'_> {
+    /// The coordkv key this message is on; `None` for a NATS key in a spelling coordkv
+    /// never writes (another client's), which names no key.
+    pub fn key(&self) -> Option<String> {
+        key::from_nats(self.nats_key).ok()
+    }
+
+    pub fn into_entry(self, key: Arc<str>) -> Entry {
+        Entry {
+            key,
+            value: self.value,
+            revision: self.revision,
+            operation: self.operation,
+            timestamp_ns: self.timestamp_ns,
+        }
+    }
+}
+
+/// A message time (nanoseconds since the epoch, as the client gives it) as an entry's
+/// timestamp: 0 for a time before the epoch.
+pub(crate) fn timestamp_ns(unix_nanos: i128) -> u64 {
+    unix_nanos.max(0) as u64
+}
 
 pub(super) const KV_OPERATION: &str = "KV-Operation";
 

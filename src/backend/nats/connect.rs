@@ -1,11 +1,12 @@
 //! Connecting: server URLs, auth and TLS, the server version gate, the permission-
 //! violation watchdog, and opening (or creating) the bucket.
 
-use super::errors::{is_missing_stream, map_error};
+use super::errors::{is_missing_stream, map_error, no_answer};
 use super::NatsBackend;
 use crate::config::{Config, Storage};
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime;
+use crate::sync::lock;
 use async_nats::jetstream::{self, kv};
 use async_nats::{ConnectOptions, Event, ServerError};
 use std::future::Future;
@@ -13,11 +14,10 @@ use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 /// Oldest server line coordkv supports (per-subject CAS, direct get, roll-ups all present).
-const MIN_SERVER: (u64, u64) = (2, 10);
+const MIN_SERVER: ServerVersion = (2, 10, 0);
 
 /// Permission violations arrive asynchronously as `-ERR` from the server, not as the reply
 /// of the call that caused them; calls in flight watch this to fail at once with
@@ -29,12 +29,12 @@ pub(super) struct Violations {
 
 impl Violations {
     pub(super) fn record(&self, message: String) {
-        *self.last.lock().unwrap_or_else(|p| p.into_inner()) = message;
+        *lock(&self.last) = message;
         self.seen.send_modify(|n| *n += 1);
     }
 
     pub(super) fn last(&self) -> String {
-        self.last.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        lock(&self.last).clone()
     }
 }
 
@@ -95,11 +95,19 @@ pub(super) fn existing_file(path: &str, what: &str) -> Result<std::path::PathBuf
     Ok(p.to_path_buf())
 }
 
-pub(super) fn parse_version(version: &str) -> Option<(u64, u64)> {
+/// A nats-server release as (major, minor, patch).
+pub(super) type ServerVersion = (u64, u64, u64);
+
+/// `2.11.2`, `v2.12.0-beta`: the numbers before any suffix; a missing patch reads as 0.
+pub(super) fn parse_version(version: &str) -> Option<ServerVersion> {
     let mut parts = version.trim_start_matches('v').split('.');
     let major = parts.next()?.parse().ok()?;
     let minor = parts.next()?.parse().ok()?;
-    Some((major, minor))
+    let patch = parts.next().map_or(Some(0), |p| {
+        let digits: String = p.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse().ok()
+    })?;
+    Some((major, minor, patch))
 }
 
 impl NatsBackend {
@@ -107,11 +115,7 @@ impl NatsBackend {
     pub fn open(config: &Config) -> Result<NatsBackend> {
         let urls = server_urls(config)?;
         let runtime = runtime::handle()?;
-        if Handle::try_current().is_ok() {
-            return Err(Error::internal(
-                "a blocking coordkv call was made from inside an async runtime worker",
-            ));
-        }
+        runtime::refuse_on_worker()?;
         let connect_timeout = Duration::from_millis(config.connect_timeout_ms.max(1));
         let request_timeout = Duration::from_millis(config.request_timeout_ms.max(1));
         let violations = Arc::new(Violations {
@@ -150,17 +154,15 @@ impl NatsBackend {
                     }
                 };
             let info = client.server_info();
-            match parse_version(&info.version) {
-                Some(v) if v < MIN_SERVER => {
-                    return Err(Error::new(
-                        ErrorKind::Unsupported,
-                        format!(
-                            "nats-server {} at {servers_text} is too old: coordkv needs 2.10+",
-                            info.version
-                        ),
-                    ))
-                }
-                _ => {}
+            let server_version = parse_version(&info.version);
+            if server_version.is_some_and(|v| v < MIN_SERVER) {
+                return Err(Error::new(
+                    ErrorKind::Unsupported,
+                    format!(
+                        "nats-server {} at {servers_text} is too old: coordkv needs 2.10+",
+                        info.version
+                    ),
+                ));
             }
             let js = jetstream::ContextBuilder::new()
                 .timeout(request_timeout)
@@ -168,13 +170,7 @@ impl NatsBackend {
             let bucket = tokio::time::timeout(request_timeout, open_bucket(&js, config))
                 .await
                 .map_err(|_| {
-                    Error::new(
-                        ErrorKind::Timeout,
-                        format!(
-                            "opening bucket {:?} took longer than the request timeout",
-                            config.bucket
-                        ),
-                    )
+                    no_answer(&format!("open bucket {:?}", config.bucket), request_timeout)
                 })??;
             let read_prefix = bucket.prefix.clone();
             let put_prefix = bucket
@@ -191,6 +187,9 @@ impl NatsBackend {
                 request_timeout,
                 violations,
                 connects,
+                // A version that does not parse is a build of the server's main line.
+                server_version: server_version.unwrap_or((u64::MAX, 0, 0)),
+                server_version_text: info.version.clone(),
                 closed: AtomicBool::new(false),
             })
         })
@@ -350,8 +349,10 @@ mod tests {
 
     #[test]
     fn server_versions_parse() {
-        assert_eq!(parse_version("2.10.26"), Some((2, 10)));
-        assert_eq!(parse_version("v2.9.0-beta"), Some((2, 9)));
+        assert_eq!(parse_version("2.10.26"), Some((2, 10, 26)));
+        assert_eq!(parse_version("v2.9.0-beta"), Some((2, 9, 0)));
+        assert_eq!(parse_version("2.11.2-RC.1"), Some((2, 11, 2)));
+        assert_eq!(parse_version("2.12"), Some((2, 12, 0)));
         assert!(parse_version("2.9.1").unwrap() < MIN_SERVER);
         assert_eq!(parse_version("garbage"), None);
     }

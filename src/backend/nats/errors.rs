@@ -1,8 +1,10 @@
 //! The one mapping from NATS failures to coordkv's error vocabulary.
 
-use crate::error::{Error, ErrorKind};
+use crate::error::{Error, ErrorKind, Result};
 use async_nats::jetstream::{self};
 use std::error::Error as StdError;
+use std::future::Future;
+use std::time::Duration;
 
 pub(super) fn is_missing_stream(err: &(dyn StdError + 'static)) -> bool {
     jetstream_code(err) == Some(10059) || chain_text(err).contains("stream not found")
@@ -40,6 +42,28 @@ pub(super) fn jetstream_code(err: &(dyn StdError + 'static)) -> Option<u64> {
         .take_while(char::is_ascii_digit)
         .collect();
     digits.parse().ok()
+}
+
+/// A request that got no answer within `limit`.
+pub(super) fn no_answer(what: &str, limit: Duration) -> Error {
+    Error::new(
+        ErrorKind::Timeout,
+        format!("{what}: no answer within {} ms", limit.as_millis()),
+    )
+}
+
+/// Awaits one NATS request bounded by `limit`: its failure mapped by [`map_error`], its
+/// silence a `Timeout` naming `what`.
+pub(super) async fn within<T, E: StdError + 'static>(
+    limit: Duration,
+    what: &str,
+    request: impl Future<Output = std::result::Result<T, E>>,
+) -> Result<T> {
+    match tokio::time::timeout(limit, request).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(map_error(&e)),
+        Err(_) => Err(no_answer(what, limit)),
+    }
 }
 
 /// THE mapping from NATS failures to coordkv's error vocabulary.

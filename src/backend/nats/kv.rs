@@ -1,11 +1,11 @@
 //! The `Backend` operations over the bucket: publishes with compare-and-set headers,
 //! direct gets, and ordered-consumer walks for scans and history.
 
-use super::codec::{operation_of, KV_OPERATION};
-use super::errors::map_error;
+use super::codec::{operation_of, timestamp_ns, Record, KV_OPERATION};
+use super::errors::{map_error, no_answer, within};
 use super::NatsBackend;
-use crate::backend::Backend;
-use crate::entry::{Entry, Operation};
+use crate::backend::{Backend, Capability};
+use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key;
 use async_nats::header::{self, HeaderMap};
@@ -69,7 +69,7 @@ impl NatsBackend {
             operation: operation_of(Some(&message.headers)),
             value: message.payload,
             revision: message.sequence,
-            timestamp_ns: message.time.unix_timestamp_nanos().max(0) as u64,
+            timestamp_ns: timestamp_ns(message.time.unix_timestamp_nanos()),
         }))
     }
 
@@ -81,20 +81,12 @@ impl NatsBackend {
         filter: &str,
         deliver_policy: jetstream::consumer::DeliverPolicy,
         headers_only: bool,
-        visit: &mut (dyn FnMut(&str, Operation, Bytes, u64, u64) + Send),
+        visit: &mut (dyn FnMut(Record<'_>) + Send),
     ) -> Result<()> {
         let step = self.request_timeout;
-        let timed_out = || {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no progress within the request timeout ({} ms)",
-                    step.as_millis()
-                ),
-            )
-        };
-        let consumer = tokio::time::timeout(
+        let consumer = within(
             step,
+            "start reading the bucket",
             self.bucket
                 .stream
                 .create_consumer(jetstream::consumer::push::OrderedConfig {
@@ -107,9 +99,7 @@ impl NatsBackend {
                     ..Default::default()
                 }),
         )
-        .await
-        .map_err(|_| timed_out())?
-        .map_err(|e| map_error(&e))?;
+        .await?;
         // The consumer is temporary: delete it however the walk ends, so walks never add
         // to the stream's consumer count (the server would only drop it after a while).
         let name = consumer.cached_info().name.clone();
@@ -125,27 +115,16 @@ impl NatsBackend {
         &self,
         consumer: jetstream::consumer::Consumer<jetstream::consumer::push::OrderedConfig>,
         step: Duration,
-        visit: &mut (dyn FnMut(&str, Operation, Bytes, u64, u64) + Send),
+        visit: &mut (dyn FnMut(Record<'_>) + Send),
     ) -> Result<()> {
-        let timed_out = || {
-            Error::new(
-                ErrorKind::Timeout,
-                format!(
-                    "no progress within the request timeout ({} ms)",
-                    step.as_millis()
-                ),
-            )
-        };
+        const READING: &str = "read the bucket";
         if consumer.cached_info().num_pending == 0 {
             return Ok(());
         }
-        let mut messages = tokio::time::timeout(step, consumer.messages())
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|e| map_error(&e))?;
+        let mut messages = within(step, READING, consumer.messages()).await?;
         loop {
             let message = match tokio::time::timeout(step, messages.next()).await {
-                Err(_) => return Err(timed_out()),
+                Err(_) => return Err(no_answer(READING, step)),
                 Ok(None) => {
                     return Err(Error::new(
                         ErrorKind::Unavailable,
@@ -157,16 +136,14 @@ impl NatsBackend {
             };
             let info = message.info().map_err(|e| map_error(e.as_ref()))?;
             let (revision, pending) = (info.stream_sequence, info.pending);
-            let timestamp_ns = info.published.unix_timestamp_nanos().max(0) as u64;
-            let operation = operation_of(message.headers.as_ref());
             if let Some(nats_key) = message.subject.strip_prefix(self.read_prefix.as_str()) {
-                visit(
+                visit(Record {
                     nats_key,
-                    operation,
-                    message.payload.clone(),
+                    operation: operation_of(message.headers.as_ref()),
+                    value: message.payload.clone(),
                     revision,
-                    timestamp_ns,
-                );
+                    timestamp_ns: timestamp_ns(info.published.unix_timestamp_nanos()),
+                });
             }
             if pending == 0 {
                 return Ok(());
@@ -214,6 +191,22 @@ impl NatsBackend {
 }
 
 impl Backend for NatsBackend {
+    fn require(&self, capability: Capability) -> Result<()> {
+        let needed = capability.min_nats_server();
+        if self.server_version >= needed {
+            return Ok(());
+        }
+        let (major, minor, patch) = needed;
+        Err(Error::new(
+            ErrorKind::Unsupported,
+            format!(
+                "{} needs nats-server {major}.{minor}.{patch} or newer; the server is {}",
+                capability.describe(),
+                self.server_version_text
+            ),
+        ))
+    }
+
     fn put(&self, key: &str, value: Bytes) -> Result<u64> {
         let nats_key = key::to_nats(key);
         self.call("put", self.publish(&nats_key, value, None))
@@ -288,25 +281,17 @@ impl Backend for NatsBackend {
     fn scan(&self, prefix: &str, values: bool, visit: &mut dyn FnMut(Entry) -> bool) -> Result<()> {
         let filter = key::prefix_to_nats_filter(prefix);
         let mut matched: Vec<Entry> = Vec::new();
-        let mut collect = |nats_key: &str, op: Operation, value: Bytes, rev: u64, ts: u64| {
-            if !op.is_live() {
+        let mut collect = |record: Record<'_>| {
+            if !record.operation.is_live() {
                 return;
             }
-            // Keys other NATS clients wrote in a spelling coordkv never produces name no
-            // coordkv key: skipped.
-            let Ok(key) = key::from_nats(nats_key) else {
+            let Some(key) = record.key() else {
                 return;
             };
             if filter.needs_core_filter && !key::matches_prefix(&key, prefix) {
                 return;
             }
-            matched.push(Entry {
-                key: Arc::from(key),
-                value,
-                revision: rev,
-                operation: op,
-                timestamp_ns: ts,
-            });
+            matched.push(record.into_entry(Arc::from(key)));
         };
         self.call_walk(
             "scan",
@@ -333,15 +318,7 @@ impl Backend for NatsBackend {
             &nats_key,
             jetstream::consumer::DeliverPolicy::All,
             false,
-            &mut |_, op, value, rev, ts| {
-                entries.push(Entry {
-                    key: shared.clone(),
-                    value,
-                    revision: rev,
-                    operation: op,
-                    timestamp_ns: ts,
-                })
-            },
+            &mut |record| entries.push(record.into_entry(shared.clone())),
         )?;
         Ok(entries)
     }
@@ -373,7 +350,7 @@ impl NatsBackend {
         filter: &str,
         deliver_policy: jetstream::consumer::DeliverPolicy,
         headers_only: bool,
-        visit: &mut (dyn FnMut(&str, Operation, Bytes, u64, u64) + Send),
+        visit: &mut (dyn FnMut(Record<'_>) + Send),
     ) -> Result<()> {
         self.guarded(
             doing,

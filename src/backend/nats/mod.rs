@@ -31,7 +31,6 @@ mod errors;
 pub mod feed;
 mod kv;
 
-pub(crate) use codec::operation_of;
 pub use connect::server_urls;
 pub use errors::map_error;
 
@@ -61,6 +60,9 @@ pub struct NatsBackend {
     /// Bumped each time the client (re)connects: the watch feed recreates its consumer at
     /// once instead of waiting for missed heartbeats.
     connects: watch::Sender<u64>,
+    /// What the server said it is at connect: decides the capabilities beyond 2.10's.
+    server_version: connect::ServerVersion,
+    server_version_text: String,
     closed: AtomicBool,
 }
 
@@ -70,15 +72,9 @@ impl NatsBackend {
     fn call<T>(&self, doing: &str, op: impl Future<Output = Result<T>>) -> Result<T> {
         let limit = self.request_timeout;
         self.guarded(doing, async move {
-            tokio::time::timeout(limit, op).await.unwrap_or_else(|_| {
-                Err(Error::new(
-                    ErrorKind::Timeout,
-                    format!(
-                        "no answer within the request timeout ({} ms)",
-                        limit.as_millis()
-                    ),
-                ))
-            })
+            tokio::time::timeout(limit, op)
+                .await
+                .unwrap_or_else(|_| Err(errors::no_answer("the server", limit)))
         })
     }
 
@@ -88,11 +84,7 @@ impl NatsBackend {
         if self.closed.load(Ordering::Acquire) {
             return Err(Error::closed("store"));
         }
-        if Handle::try_current().is_ok() {
-            return Err(Error::internal(
-                "a blocking coordkv call was made from inside an async runtime worker",
-            ));
-        }
+        crate::runtime::refuse_on_worker()?;
         let mut violations = self.violations.seen.subscribe();
         let denied = async {
             loop {

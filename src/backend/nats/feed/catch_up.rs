@@ -1,16 +1,17 @@
 //! Catch-ups: a new watch's snapshot or replay (and a resync's snapshot) read beside the
 //! live consumer, then completed and registered under the gate; and previous values.
 
-use super::{filter_of, is_limited, lock, NatsFeed};
+use super::{filter_of, is_limited, NatsFeed};
+use crate::backend::nats::codec::Record;
 use crate::entry::{Entry, Operation};
 use crate::error::{Error, Result};
 use crate::key;
+use crate::sync::lock;
 use crate::watch::feed::{CatchUp, CatchUpMode};
 use crate::watch::hub::{Hub, Watcher};
 use crate::watch::CancelReason;
 use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::stream::Config as StreamConfig;
-use bytes::Bytes;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -49,29 +50,19 @@ impl<'a> Reading<'a> {
         }
     }
 
-    fn add(&mut self, nats_key: &str, operation: Operation, value: Bytes, revision: u64, ts: u64) {
+    fn add(&mut self, record: Record<'_>) {
+        let (revision, operation) = (record.revision, record.operation);
         if revision <= self.seen_through && !matches!(self.mode, CatchUpMode::Snapshot) {
             return;
         }
         self.seen_through = self.seen_through.max(revision);
-        let Ok(key) = key::from_nats(nats_key) else {
+        let Some(key) = record.key() else {
             return;
         };
-        let in_scope = if self.prefix {
-            key::matches_prefix(&key, self.target)
-        } else {
-            key == self.target
-        };
-        if !in_scope {
+        if !key::in_scope(&key, self.target, self.prefix) {
             return;
         }
-        let entry = Entry {
-            key: Arc::from(key),
-            value,
-            revision,
-            operation,
-            timestamp_ns: ts,
-        };
+        let entry = record.into_entry(Arc::from(key));
         match self.mode {
             CatchUpMode::Live => {}
             CatchUpMode::Snapshot => {
@@ -193,22 +184,11 @@ impl NatsFeed {
         let mut last: Option<Entry> = None;
         let _ = self
             .backend
-            .walk(
-                &nats_key,
-                DeliverPolicy::All,
-                false,
-                &mut |_, operation, value, rev, ts| {
-                    if rev < revision {
-                        last = Some(Entry {
-                            key: Arc::from(key_text),
-                            value,
-                            revision: rev,
-                            operation,
-                            timestamp_ns: ts,
-                        });
-                    }
-                },
-            )
+            .walk(&nats_key, DeliverPolicy::All, false, &mut |record| {
+                if record.revision < revision {
+                    last = Some(record.into_entry(Arc::from(key_text)));
+                }
+            })
             .await;
         last.unwrap_or(Entry {
             key: Arc::from(key_text),
@@ -295,14 +275,7 @@ impl NatsFeed {
     ) -> Result<()> {
         self.count_temporary_consumer();
         self.backend
-            .walk(
-                filter,
-                policy,
-                false,
-                &mut |nats_key, operation, value, revision, timestamp_ns| {
-                    reading.add(nats_key, operation, value, revision, timestamp_ns)
-                },
-            )
+            .walk(filter, policy, false, &mut |record| reading.add(record))
             .await
     }
 }

@@ -5,7 +5,7 @@
 use super::gaps::{clip_below, Gaps};
 use super::losses::Lost;
 use super::NatsFeed;
-use crate::backend::nats::operation_of;
+use crate::backend::nats::codec::{operation_of, timestamp_ns};
 use crate::entry::{Entry, Operation};
 use crate::error::Result;
 use crate::key;
@@ -230,7 +230,7 @@ impl NatsFeed {
                     .headers
                     .as_ref()
                     .is_some_and(|h| h.get(NATS_ROLLUP).is_some());
-            let timestamp_ns = info.published.unix_timestamp_nanos().max(0) as u64;
+            let timestamp_ns = timestamp_ns(info.published.unix_timestamp_nanos());
             arrived.push((nats_key, operation, rollup, revision, timestamp_ns, message));
         }
         let mut losses = Vec::new();

@@ -1,7 +1,8 @@
 //! Telling which skipped revisions were removed, and whose events they may have been.
 
 use super::gaps::{self, clip_below, Gaps};
-use super::{timeout_error, NatsFeed};
+use super::NatsFeed;
+use crate::backend::nats::errors::{no_answer, within};
 use crate::backend::nats::map_error;
 use crate::error::Result;
 use crate::key;
@@ -48,7 +49,7 @@ impl NatsFeed {
         use async_nats::jetstream::stream::{DirectGetErrorKind, LastRawMessageErrorKind};
         let limit = self.backend.request_timeout();
         let stream = self.backend.stream();
-        let timed_out = || timeout_error("look up a skipped revision", limit);
+        let timed_out = || no_answer("look up a skipped revision", limit);
         if stream.cached_info().config.allow_direct {
             match tokio::time::timeout(limit, stream.direct_get(revision)).await {
                 Err(_) => Err(timed_out()),
@@ -77,22 +78,16 @@ impl NatsFeed {
         removed: &[(u64, u64)],
     ) -> Result<Vec<Lost>> {
         let limit = self.backend.request_timeout();
-        let timed_out = || timeout_error("check the bucket's keys for trimmed history", limit);
+        const CHECKING: &str = "check the bucket's keys for trimmed history";
         let stream = self.stream();
         let direct = stream.cached_info().config.allow_direct;
         let (filters, _) = self.current_filters();
         let prefix = self.backend.read_prefix();
         let mut lost = Vec::new();
         for filter in filters {
-            let mut subjects = tokio::time::timeout(limit, stream.info_with_subjects(&filter))
-                .await
-                .map_err(|_| timed_out())?
-                .map_err(|e| map_error(&e))?;
+            let mut subjects = within(limit, CHECKING, stream.info_with_subjects(&filter)).await?;
             loop {
-                let next = tokio::time::timeout(limit, subjects.try_next())
-                    .await
-                    .map_err(|_| timed_out())?
-                    .map_err(|e| map_error(&e))?;
+                let next = within(limit, CHECKING, subjects.try_next()).await?;
                 let Some((subject, count)) = next else { break };
                 let Some(nats_key) = subject.strip_prefix(prefix) else {
                     continue;
@@ -103,18 +98,16 @@ impl NatsFeed {
                     continue;
                 }
                 let first = if direct {
-                    tokio::time::timeout(limit, stream.direct_get_first_for_subject(&subject))
-                        .await
-                        .map_err(|_| timed_out())?
-                        .map_err(|e| map_error(&e))?
-                        .sequence
+                    within(
+                        limit,
+                        CHECKING,
+                        stream.direct_get_first_for_subject(&subject),
+                    )
+                    .await?
+                    .sequence
                 } else {
                     let read = stream.get_first_raw_message_by_subject(&subject, 0);
-                    tokio::time::timeout(limit, read)
-                        .await
-                        .map_err(|_| timed_out())?
-                        .map_err(|e| map_error(&e))?
-                        .sequence
+                    within(limit, CHECKING, read).await?.sequence
                 };
                 let ranges = clip_below(&suspects, first);
                 let Ok(key) = key::from_nats(nats_key) else {

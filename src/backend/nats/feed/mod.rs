@@ -50,17 +50,18 @@ mod gaps;
 mod live;
 mod losses;
 
-use crate::backend::nats::{map_error, NatsBackend};
+use crate::backend::nats::errors::within;
+use crate::backend::nats::NatsBackend;
 use crate::entry::Entry;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::Result;
 use crate::key;
+use crate::sync::lock;
 use crate::watch::feed::{CatchUp, CatchUpMode, Feed};
 use crate::watch::Hub;
 use async_nats::jetstream::stream::{Config as StreamConfig, Stream};
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, Weak};
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use tokio::sync::watch;
 
 /// More distinct watched subjects than this and the live consumer follows the whole bucket.
@@ -88,10 +89,6 @@ pub struct NatsFeed {
 struct Subjects {
     counts: BTreeMap<String, usize>,
     prev_cache: HashMap<Arc<str>, Entry>,
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// The server-side filter of a watch target, relative to the bucket's prefix.
@@ -133,13 +130,6 @@ fn minimal_cover<'a>(wanted: impl Iterator<Item = &'a String>) -> Vec<String> {
 
 fn is_limited(config: &StreamConfig) -> bool {
     config.max_bytes > 0 || config.max_messages > 0 || !config.max_age.is_zero()
-}
-
-fn timeout_error(what: &str, limit: Duration) -> Error {
-    Error::new(
-        ErrorKind::Timeout,
-        format!("{what}: no answer within {} ms", limit.as_millis()),
-    )
 }
 
 impl NatsFeed {
@@ -210,11 +200,9 @@ impl NatsFeed {
     async fn stream_state(&self) -> Result<async_nats::jetstream::stream::Info> {
         let limit = self.backend.request_timeout();
         let mut stream = self.stream();
-        match tokio::time::timeout(limit, stream.info()).await {
-            Ok(Ok(info)) => Ok(info.clone()),
-            Ok(Err(e)) => Err(map_error(&e)),
-            Err(_) => Err(timeout_error("read the bucket's stream info", limit)),
-        }
+        within(limit, "read the bucket's stream info", stream.info())
+            .await
+            .cloned()
     }
 
     fn count_temporary_consumer(&self) {
