@@ -2,17 +2,19 @@
 //! callback is never called again, and closing the store quiesces callbacks.
 //! (The 1,000-watch thread bound is in watch_threads.rs, alone in its process.)
 
+mod common;
 mod watch_support;
 
+use common::test_stores_with;
 use coordkv::{Event, EventKind, WatchOptions};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use watch_support::{eventually, test_stores};
+use watch_support::eventually;
 
 #[test]
 fn a_callback_can_close_its_own_watch_and_close_quiesces() {
-    for (_backend, store) in test_stores("cb_close", "") {
+    for (_backend, store) in test_stores_with("cb_close", "") {
         // Closing from inside: the current call is the last one.
         let calls = Arc::new(AtomicUsize::new(0));
         let slot: Arc<Mutex<Option<coordkv::Watch>>> = Arc::new(Mutex::new(None));
@@ -78,7 +80,7 @@ fn a_callback_can_close_its_own_watch_and_close_quiesces() {
 
 #[test]
 fn store_close_delivers_canceled_to_callbacks_before_returning() {
-    for (_backend, store) in test_stores("cb_store_close", "") {
+    for (_backend, store) in test_stores_with("cb_store_close", "") {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
         let _watch = store
@@ -108,7 +110,7 @@ fn store_close_delivers_canceled_to_callbacks_before_returning() {
 /// whatever still runs, and the delivery threads are free again.
 #[test]
 fn two_callbacks_closing_each_others_watch_do_not_deadlock() {
-    for (_backend, store) in test_stores("cb_mutual", "") {
+    for (_backend, store) in test_stores_with("cb_mutual", "") {
         let store = Arc::new(store);
         let (done_tx, done_rx) = std::sync::mpsc::channel();
         let s = store.clone();

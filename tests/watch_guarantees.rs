@@ -3,13 +3,15 @@
 //! and callback — record 20,000+ concurrent writes, some of them opened while the writers
 //! run. Each is then checked against the store's own history (watch_support::check).
 
+mod common;
 mod watch_support;
 
+use common::test_stores_with;
 use coordkv::{ErrorKind, Store, WatchOptions};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use watch_support::{check, eventually, full_log, test_stores, Recorder};
+use watch_support::{check, eventually, full_log, Recorder};
 
 const WRITERS: usize = 4;
 const WRITES_PER_WRITER: usize = 5_000;
@@ -142,7 +144,7 @@ fn watcher_specs(start_from: u64) -> Vec<(&'static str, &'static str, WatchOptio
 
 #[test]
 fn every_watcher_gets_exactly_the_history_under_concurrent_writers() {
-    for (backend, store) in test_stores("guarantees", "\"history\": 64") {
+    for (backend, store) in test_stores_with("guarantees", "\"history\": 64") {
         let store = Arc::new(store);
         let mut keys = write_load(&store, 99, 2_000);
         let start_from = store.last_revision().unwrap() / 2;

@@ -2,11 +2,13 @@
 //! start_revision replay and history lost, prev_value, ignore_deletes, PURGE, the watcher
 //! limit, closing, store close, and a slow watcher's overflow beside a fast one.
 
+mod common;
 mod watch_support;
 
+use common::test_stores_with;
 use coordkv::{CancelReason, ErrorKind, Event, EventKind, WatchOptions};
 use std::time::Duration;
-use watch_support::{next_event, test_stores};
+use watch_support::next_event;
 
 fn prefix() -> WatchOptions {
     WatchOptions {
@@ -27,7 +29,7 @@ fn data(e: &Event) -> (EventKind, &str, &[u8], u64) {
 
 #[test]
 fn exact_watch_sees_only_its_key_and_a_write_made_after_it_returns() {
-    for (backend, store) in test_stores("exact", "") {
+    for (backend, store) in test_stores_with("exact", "") {
         let watch = store.watch("/a/b", WatchOptions::default()).unwrap();
         let r1 = store.put("/a/b", b"1").unwrap();
         store.put("/a/bc", b"x").unwrap();
@@ -49,7 +51,7 @@ fn exact_watch_sees_only_its_key_and_a_write_made_after_it_returns() {
 
 #[test]
 fn aligned_and_bytewise_prefixes_match_like_etcd() {
-    for (backend, store) in test_stores("prefixes", "") {
+    for (backend, store) in test_stores_with("prefixes", "") {
         let aligned = store.watch("/nodes/", prefix()).unwrap();
         let bytewise = store.watch("/nod", prefix()).unwrap();
         store.put("/nodes/n-1", b"1").unwrap();
@@ -73,7 +75,7 @@ fn aligned_and_bytewise_prefixes_match_like_etcd() {
 
 #[test]
 fn snapshot_sends_live_values_then_synced_also_for_an_empty_range() {
-    for (_backend, store) in test_stores("snapshot", "") {
+    for (_backend, store) in test_stores_with("snapshot", "") {
         store.put("/s/a", b"1").unwrap();
         store.put("/s/b", b"2").unwrap();
         store.delete("/s/b", 0).unwrap();
@@ -100,7 +102,7 @@ fn snapshot_sends_live_values_then_synced_also_for_an_empty_range() {
 
 #[test]
 fn start_revision_replays_then_continues_live_and_resumes_without_gap() {
-    for (_backend, store) in test_stores("replay", "") {
+    for (_backend, store) in test_stores_with("replay", "") {
         let r1 = store.put("/r/a", b"1").unwrap();
         store.put("/x", b"-").unwrap();
         let r3 = store.put("/r/b", b"2").unwrap();
@@ -131,7 +133,7 @@ fn start_revision_replays_then_continues_live_and_resumes_without_gap() {
 
 #[test]
 fn replay_older_than_retained_history_is_canceled_history_lost() {
-    for (_backend, store) in test_stores("lost", "\"history\": 2") {
+    for (_backend, store) in test_stores_with("lost", "\"history\": 2") {
         let r1 = store.put("/h/a", b"1").unwrap();
         store.put("/h/a", b"2").unwrap();
         store.put("/h/a", b"3").unwrap(); // r1 is no longer retained
@@ -193,7 +195,7 @@ fn replay_older_than_retained_history_is_canceled_history_lost() {
 
 #[test]
 fn prev_value_ignore_deletes_and_purge_events() {
-    for (_backend, store) in test_stores("prev", "") {
+    for (_backend, store) in test_stores_with("prev", "") {
         let with_prev = store
             .watch(
                 "/p",
@@ -237,7 +239,7 @@ fn prev_value_ignore_deletes_and_purge_events() {
 
 #[test]
 fn watcher_limit_closing_unregisters_and_bad_options_are_refused() {
-    for (_backend, store) in test_stores("limit", "\"max_watchers\": 2") {
+    for (_backend, store) in test_stores_with("limit", "\"max_watchers\": 2") {
         let a = store.watch("/l/a", WatchOptions::default()).unwrap();
         let b = store.watch("/l/", prefix()).unwrap();
         let third = store.watch("/l/c", WatchOptions::default()).err().unwrap();
@@ -268,7 +270,7 @@ fn watcher_limit_closing_unregisters_and_bad_options_are_refused() {
 
 #[test]
 fn closing_the_store_cancels_every_watch() {
-    for (backend, store) in test_stores("store_close", "") {
+    for (backend, store) in test_stores_with("store_close", "") {
         let watch = store.watch("/c/", prefix()).unwrap();
         let last = store.put("/c/x", b"1").unwrap();
         store.put("/elsewhere", b"1").unwrap();
@@ -294,7 +296,7 @@ fn closing_the_store_cancels_every_watch() {
 
 #[test]
 fn slow_watcher_overflows_with_resumable_revision_while_fast_one_gets_everything() {
-    for (_backend, store) in test_stores("overflow", "\"history\": 64") {
+    for (_backend, store) in test_stores_with("overflow", "\"history\": 64") {
         let slow = store
             .watch(
                 "/o/",
@@ -359,7 +361,7 @@ fn slow_watcher_overflows_with_resumable_revision_while_fast_one_gets_everything
 
 #[test]
 fn progress_bookmarks_follow_delivered_events() {
-    for (backend, store) in test_stores("progress", "") {
+    for (backend, store) in test_stores_with("progress", "") {
         let watch = store
             .watch(
                 "/g/",
@@ -394,7 +396,7 @@ fn progress_bookmarks_follow_delivered_events() {
 
 #[test]
 fn replay_with_prev_value_gives_the_value_before_the_start() {
-    for (backend, store) in test_stores("replay_prev", "") {
+    for (backend, store) in test_stores_with("replay_prev", "") {
         store.put("/p/a", b"v1").unwrap();
         let r2 = store.put("/p/a", b"v2").unwrap();
         store.put("/p/b", b"only").unwrap();
@@ -416,7 +418,7 @@ fn replay_with_prev_value_gives_the_value_before_the_start() {
 
 #[test]
 fn a_resync_watch_gets_a_marked_snapshot_where_history_is_lost_then_goes_on_live() {
-    for (backend, store) in test_stores("resync", "\"history\": 2") {
+    for (backend, store) in test_stores_with("resync", "\"history\": 2") {
         let r1 = store.put("/h/a", b"1").unwrap();
         store.put("/h/a", b"2").unwrap();
         let r3 = store.put("/h/a", b"3").unwrap(); // r1 is no longer retained

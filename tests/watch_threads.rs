@@ -2,11 +2,13 @@
 //! thread per watch, and each still sees every write to its prefix, in order. Alone in
 //! its own test binary so the process's thread count is this test's.
 
+mod common;
 mod watch_support;
 
+use common::test_stores_with;
 use coordkv::{Event, WatchOptions};
 use std::sync::{Arc, Mutex};
-use watch_support::{eventually, test_stores};
+use watch_support::eventually;
 
 /// Threads named by coordkv: delivery pool, progress ticker, runtime workers.
 fn library_threads() -> usize {
@@ -23,7 +25,7 @@ fn thread_count() -> usize {
 
 #[test]
 fn a_thousand_callback_watches_run_on_a_bounded_number_of_threads() {
-    for (backend, store) in test_stores("callbacks", "") {
+    for (backend, store) in test_stores_with("callbacks", "") {
         let threads_before = thread_count();
         let seen: Arc<Vec<Mutex<Vec<u64>>>> =
             Arc::new((0..1000).map(|_| Mutex::new(Vec::new())).collect());

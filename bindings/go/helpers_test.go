@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"strings"
 	"sync/atomic"
 	"testing"
 
@@ -44,7 +45,12 @@ func backends() []backend {
 			return mustOpenConfig(t, cfg)
 		},
 	}}
-	if url := os.Getenv("COORDKV_TEST_NATS_URL"); url != "" {
+	url := strings.TrimSpace(os.Getenv("COORDKV_TEST_NATS_URL"))
+	if url == "" && os.Getenv("COORDKV_REQUIRE_NATS") == "1" {
+		// The test command promised a server: running on mem:// alone would pass silently.
+		panic("COORDKV_REQUIRE_NATS=1 but COORDKV_TEST_NATS_URL is not set")
+	}
+	if url != "" {
 		list = append(list, backend{
 			name: "nats",
 			open: func(t *testing.T, cfg coordkv.Config) *coordkv.Store {

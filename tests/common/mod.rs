@@ -59,18 +59,36 @@ pub fn test_nats_url() -> Option<String> {
 
 /// A NATS store on `url` in a bucket of its own.
 pub fn open_nats_store(url: &str, name: &str) -> Store {
-    let json = serde_json::json!({"url": url, "bucket": unique_name(name)}).to_string();
-    Store::open_json(&json).unwrap_or_else(|e| panic!("open NATS store on {url}: {e}"))
+    open_with(url, Some(&unique_name(name)), "")
+}
+
+/// Opens `url` (with `bucket`) plus `extra` config fields (`"history": 2`, or empty).
+fn open_with(url: &str, bucket: Option<&str>, extra: &str) -> Store {
+    let mut config = serde_json::json!({ "url": url });
+    if let Some(bucket) = bucket {
+        config["bucket"] = bucket.into();
+    }
+    if !extra.is_empty() {
+        let fields: serde_json::Value =
+            serde_json::from_str(&format!("{{{extra}}}")).expect("extra config fields");
+        for (name, value) in fields.as_object().expect("an object") {
+            config[name] = value.clone();
+        }
+    }
+    Store::open_json(&config.to_string()).unwrap_or_else(|e| panic!("open {config}: {e}"))
 }
 
 /// The stores a backend-parametrized test runs against, each with a label for messages.
 pub fn test_stores(name: &str) -> Vec<(String, Store)> {
-    let mut stores = vec![(
-        "mem".to_string(),
-        Store::open("mem://").expect("mem:// opens"),
-    )];
+    test_stores_with(name, "")
+}
+
+/// Like `test_stores`, with `extra` config fields (`"history": 64`) on every store.
+pub fn test_stores_with(name: &str, extra: &str) -> Vec<(String, Store)> {
+    let mut stores = vec![("mem".to_string(), open_with("mem://", None, extra))];
     if let Some(url) = test_nats_url() {
-        stores.push(("nats".to_string(), open_nats_store(&url, name)));
+        let bucket = unique_name(name);
+        stores.push(("nats".to_string(), open_with(&url, Some(&bucket), extra)));
     }
     stores
 }

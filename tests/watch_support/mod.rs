@@ -1,46 +1,16 @@
-//! Shared support for the watch tests: which stores they run on, and the guarantee
-//! checker that records many watchers and replays the store's own history against them.
+//! Shared support for the watch tests: waiting helpers, and the guarantee checker that
+//! records many watchers and replays the store's own history against them. Which stores
+//! the tests run on comes from `common::test_stores_with`.
 //!
 //! The checker is generic over a `Store`: it only uses the public API (`watch`,
-//! `history`, `last_revision`), so the same checks run on `mem://` and, once its feed
-//! exists, on NATS.
+//! `history`, `last_revision`), so the same checks run on `mem://` and on NATS.
 
 #![allow(dead_code)]
 
 use coordkv::{Entry, Event, EventKind, Store, Watch, WatchOptions};
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// The stores a watch test runs on: mem:// always, plus NATS when COORDKV_TEST_NATS_URL
-/// is set (a bucket of its own per store). `extra` is JSON config fields, e.g.
-/// `"history": 64`, or empty.
-pub fn test_stores(name: &str, extra: &str) -> Vec<(String, Store)> {
-    static SEQUENCE: AtomicU64 = AtomicU64::new(0);
-    let extra = if extra.is_empty() {
-        String::new()
-    } else {
-        format!(", {extra}")
-    };
-    let mut stores = vec![(
-        "mem".to_string(),
-        Store::open_json(&format!("{{\"url\": \"mem://\"{extra}}}")).expect("mem:// opens"),
-    )];
-    if let Ok(url) = std::env::var("COORDKV_TEST_NATS_URL") {
-        let bucket = format!(
-            "watch_{}_{}_{}",
-            name,
-            std::process::id(),
-            SEQUENCE.fetch_add(1, Ordering::Relaxed)
-        );
-        let json = format!("{{\"url\": \"{url}\", \"bucket\": \"{bucket}\"{extra}}}");
-        let store = Store::open_json(&json)
-            .unwrap_or_else(|e| panic!("NATS store at {url} does not open: {e}"));
-        stores.push(("nats".to_string(), store));
-    }
-    stores
-}
 
 /// Waits for `condition`, failing the test (not timing it) if it never comes true.
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {

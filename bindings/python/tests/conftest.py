@@ -17,7 +17,10 @@ import pytest
 
 from coordkv import Store
 
-NATS_URL = os.environ.get("COORDKV_TEST_NATS_URL", "")
+NATS_URL = os.environ.get("COORDKV_TEST_NATS_URL", "").strip()
+if not NATS_URL and os.environ.get("COORDKV_REQUIRE_NATS") == "1":
+    # The test command promised a server: running on mem:// alone would pass silently.
+    raise RuntimeError("COORDKV_REQUIRE_NATS=1 but COORDKV_TEST_NATS_URL is not set")
 BACKENDS = ["mem"] + (["nats"] if NATS_URL else [])
 
 REPO = Path(__file__).resolve().parents[3]
