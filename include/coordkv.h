@@ -72,6 +72,16 @@ typedef int32_t ckv_status;
 typedef int32_t ckv_operation;
 
 /**
+ * What an event is: one of the `CKV_EVENT_*` codes (returned by `ckv_event_kind`).
+ */
+typedef int32_t ckv_event_type;
+
+/**
+ * Why a watch ended: one of the `CKV_CANCEL_*` codes (0 for events that are not CANCELED).
+ */
+typedef int32_t ckv_cancel_reason;
+
+/**
  * The read-modify-write callback. `current` is the key's live entry, or NULL when the
  * key has none (borrowed for the call). Return CKV_OK after `ckv_rmw_set_value` to write;
  * return any other status to abort — `ckv_read_modify_write` then returns that status
@@ -130,16 +140,6 @@ typedef struct ckv_watch_options {
  */
 typedef void (*ckv_watch_fn)(void *user_data,
                              const struct ckv_event *event);
-
-/**
- * What an event is: one of the `CKV_EVENT_*` codes (returned by `ckv_event_kind`).
- */
-typedef int32_t ckv_event_type;
-
-/**
- * Why a watch ended: one of the `CKV_CANCEL_*` codes (0 for events that are not CANCELED).
- */
-typedef int32_t ckv_cancel_reason;
 
 /**
  * Success.
@@ -300,6 +300,9 @@ const char *ckv_version(void);
  * How many store and watch handles are open (closing ones included: a handle closed
  * from inside a callback is released when that callback returns). For tests and leak
  * checks; either pointer may be NULL.
+ *
+ * # Safety
+ * Each pointer is NULL or valid for a write of a `size_t`.
  */
 void ckv_open_handles(size_t *stores_out,
                       size_t *watches_out);
@@ -319,6 +322,10 @@ const char *ckv_operation_name(ckv_operation operation);
 /**
  * The entry's key: NUL-terminated UTF-8, its byte length (without the NUL) stored in
  * `*len_out` when `len_out` is not NULL. Borrowed from the entry. NULL for a NULL entry.
+ *
+ * # Safety
+ * `entry` is NULL or a live entry (owned or borrowed); `len_out` is NULL or valid for a
+ * write of a `size_t`.
  */
 const char *ckv_entry_key(const struct ckv_entry *entry,
                           size_t *len_out);
@@ -326,55 +333,87 @@ const char *ckv_entry_key(const struct ckv_entry *entry,
 /**
  * The entry's value bytes (not NUL-terminated), its length in `*len_out` when `len_out`
  * is not NULL. Borrowed from the entry; never NULL for a non-NULL entry, even if empty.
+ *
+ * # Safety
+ * As for `ckv_entry_key`.
  */
 const uint8_t *ckv_entry_value(const struct ckv_entry *entry,
                                size_t *len_out);
 
 /**
  * The store-wide revision of this write; 0 for NULL.
+ *
+ * # Safety
+ * `entry` is NULL or a live entry (owned or borrowed).
  */
 uint64_t ckv_entry_revision(const struct ckv_entry *entry);
 
 /**
  * The operation (`CKV_OP_*`); 0 for NULL.
+ *
+ * # Safety
+ * `entry` is NULL or a live entry (owned or borrowed).
  */
 ckv_operation ckv_entry_operation(const struct ckv_entry *entry);
 
 /**
  * When the write was recorded, in nanoseconds since the Unix epoch; 0 for NULL.
+ *
+ * # Safety
+ * `entry` is NULL or a live entry (owned or borrowed).
  */
 uint64_t ckv_entry_timestamp_ns(const struct ckv_entry *entry);
 
 /**
  * Frees an entry returned by `ckv_get`. NULL is a no-op. Never free an entry borrowed
  * from a list or a callback.
+ *
+ * # Safety
+ * `entry` is NULL or an entry from `ckv_get`, freed only once and not used after.
  */
 void ckv_entry_free(struct ckv_entry *entry);
 
 /**
  * How many entries the list holds; 0 for NULL.
+ *
+ * # Safety
+ * `list` is NULL or a list not yet freed.
  */
 size_t ckv_entry_list_len(const struct ckv_entry_list *list);
 
 /**
  * The entry at `index`, borrowed from the list (do not free it); NULL when out of range.
+ *
+ * # Safety
+ * `list` is NULL or a list not yet freed.
  */
 const struct ckv_entry *ckv_entry_list_get(const struct ckv_entry_list *list,
                                            size_t index);
 
 /**
  * Frees a list and every entry in it. NULL is a no-op.
+ *
+ * # Safety
+ * `list` is NULL or a list from `ckv_list` or `ckv_history`, freed only once and not
+ * used after (nor the entries borrowed from it).
  */
 void ckv_entry_list_free(struct ckv_entry_list *list);
 
 /**
  * How many keys the list holds; 0 for NULL.
+ *
+ * # Safety
+ * `list` is NULL or a list not yet freed.
  */
 size_t ckv_key_list_len(const struct ckv_key_list *list);
 
 /**
  * The key at `index`, NUL-terminated, its byte length in `*len_out` when `len_out` is not
  * NULL; borrowed from the list. NULL when out of range.
+ *
+ * # Safety
+ * `list` is NULL or a list not yet freed; `len_out` is NULL or valid for a write of a
+ * `size_t`.
  */
 const char *ckv_key_list_get(const struct ckv_key_list *list,
                              size_t index,
@@ -382,35 +421,177 @@ const char *ckv_key_list_get(const struct ckv_key_list *list,
 
 /**
  * Frees a key list. NULL is a no-op.
+ *
+ * # Safety
+ * `list` is NULL or a list from `ckv_keys`, freed only once and not used after.
  */
 void ckv_key_list_free(struct ckv_key_list *list);
 
 /**
  * The failure's status code; `CKV_INTERNAL` for a NULL error.
+ *
+ * # Safety
+ * `error` is NULL or an error from `err_out` not yet freed.
  */
 ckv_status ckv_error_status(const struct ckv_error *error);
 
 /**
  * The failure's message, NUL-terminated, starting with the status name. Borrowed:
  * valid until `ckv_error_free(error)`. An empty string for a NULL error.
+ *
+ * # Safety
+ * `error` is NULL or an error from `err_out` not yet freed.
  */
 const char *ckv_error_message(const struct ckv_error *error);
 
 /**
  * For `CKV_CONFLICT`: the key's revision when the write was refused (0 if the key has
  * no retained revision). 0 for other failures and for NULL.
+ *
+ * # Safety
+ * `error` is NULL or an error from `err_out` not yet freed.
  */
 uint64_t ckv_error_current_revision(const struct ckv_error *error);
 
 /**
  * Frees an error returned through `err_out`. NULL is a no-op.
+ *
+ * # Safety
+ * `error` is NULL or an error from `err_out`, freed only once and not used after.
  */
 void ckv_error_free(struct ckv_error *error);
+
+/**
+ * The name of an event kind: its `CKV_EVENT_*` constant without the prefix ("PUT", ...,
+ * "CANCELED"; "UNKNOWN" for anything else). A static string: never free it.
+ */
+const char *ckv_event_kind_name(ckv_event_type kind);
+
+/**
+ * The name of a cancel reason: its `CKV_CANCEL_*` constant without the prefix
+ * ("CLOSED", "OVERFLOW", ...; "UNKNOWN" for anything else, 0 included). A static
+ * string: never free it.
+ */
+const char *ckv_cancel_reason_name(ckv_cancel_reason reason);
+
+/**
+ * The event's kind (`CKV_EVENT_*`); 0 for NULL.
+ *
+ * # Safety
+ * `event` is NULL or a live event (owned, or borrowed by a callback).
+ */
+ckv_event_type ckv_event_kind(const struct ckv_event *event);
+
+/**
+ * The event's revision: the entry's for data events, the bookmark for SYNCED and
+ * PROGRESS, the last revision the watch is complete through for CANCELED. 0 for NULL.
+ *
+ * # Safety
+ * `event` is NULL or a live event (owned, or borrowed by a callback).
+ */
+uint64_t ckv_event_revision(const struct ckv_event *event);
+
+/**
+ * The written entry of a data event, borrowed from the event (do not free it); NULL for
+ * SYNCED, PROGRESS and CANCELED, and for NULL.
+ *
+ * # Safety
+ * `event` is NULL or a live event (owned, or borrowed by a callback).
+ */
+const struct ckv_entry *ckv_event_entry(const struct ckv_event *event);
+
+/**
+ * The key's previous live value, when the watch asked for `prev_value` and the store
+ * still retains it; borrowed from the event. NULL otherwise.
+ *
+ * # Safety
+ * `event` is NULL or a live event (owned, or borrowed by a callback).
+ */
+const struct ckv_entry *ckv_event_prev_entry(const struct ckv_event *event);
+
+/**
+ * Why the watch ended (`CKV_CANCEL_*`) for a CANCELED event; 0 otherwise and for NULL.
+ *
+ * # Safety
+ * `event` is NULL or a live event (owned, or borrowed by a callback).
+ */
+ckv_cancel_reason ckv_event_cancel_reason(const struct ckv_event *event);
+
+/**
+ * Whether the event belongs to the watch's catch-up — a snapshot's values and its
+ * SYNCED, or the retained events a `start_revision` replays — rather than to live
+ * traffic. The buffer bound counts live events only. False for NULL.
+ *
+ * # Safety
+ * `event` is NULL or a live event (owned, or borrowed by a callback).
+ */
+bool ckv_event_is_catch_up(const struct ckv_event *event);
+
+/**
+ * Whether the event is part of a resync (a `resync` watch that may have missed events):
+ * the values of a fresh snapshot and its SYNCED, which replace what the consumer had
+ * instead of adding to it. False for NULL.
+ *
+ * # Safety
+ * `event` is NULL or a live event (owned, or borrowed by a callback).
+ */
+bool ckv_event_is_resync(const struct ckv_event *event);
+
+/**
+ * A human explanation for a CANCELED event, NUL-terminated, borrowed from the event;
+ * an empty string for other events and for NULL.
+ *
+ * # Safety
+ * `event` is NULL or a live event (owned, or borrowed by a callback).
+ */
+const char *ckv_event_message(const struct ckv_event *event);
+
+/**
+ * Frees an event returned by `ckv_watch_next`. NULL is a no-op. Never free an event
+ * received by a callback.
+ *
+ * # Safety
+ * `event` is NULL or an event from `ckv_watch_next`, freed only once and not used after
+ * (nor the entries borrowed from it).
+ */
+void ckv_event_free(struct ckv_event *event);
+
+/**
+ * Sets the value a read-modify-write callback wants written (copied; the last call wins).
+ *
+ * # Safety
+ * `result` is NULL or the `result` a `ckv_rmw_fn` received, during that call; `value` is
+ * readable for `value_len` bytes.
+ */
+ckv_status ckv_rmw_set_value(struct ckv_rmw_result *result,
+                             const uint8_t *value,
+                             size_t value_len);
+
+/**
+ * Reads `key`, calls `callback(user_data, current, result)`, and writes the value it set
+ * with create/update at the revision read (a delete tombstone's revision included).
+ * On a conflicting concurrent write it retries with backoff (bounded; then CKV_CONFLICT).
+ * The final revision goes to `*revision_out` (optional).
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
+ * `callback` is a function that behaves as `ckv_rmw_fn` says, given `user_data`.
+ */
+ckv_status ckv_read_modify_write(struct ckv_store *store,
+                                 const char *key,
+                                 size_t key_len,
+                                 ckv_rmw_fn callback,
+                                 void *user_data,
+                                 uint64_t *revision_out,
+                                 struct ckv_error **err_out);
 
 /**
  * Opens a store by URL: `"mem://"` (in-process) or `"nats://host:port[,host:port...]"`.
  * On success `*store_out` receives a handle to close with `ckv_close`.
  * Errors: INVALID_ARGUMENT (NULL, bad URL), UNAVAILABLE, UNAUTHORIZED, ...
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_open(const char *url,
                     struct ckv_store **store_out,
@@ -419,6 +600,9 @@ ckv_status ckv_open(const char *url,
 /**
  * Opens a store from a JSON config (NUL-terminated UTF-8); see the README for the
  * fields. Unknown fields and wrong types are INVALID_ARGUMENT.
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_open_config(const char *json,
                            struct ckv_store **store_out,
@@ -440,6 +624,9 @@ void ckv_close(struct ckv_store *store);
 /**
  * Writes `value` under `key` unconditionally; the new revision goes to `*revision_out`
  * (optional, may be NULL). `key` is `key_len` bytes of UTF-8, not NUL-terminated.
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_put(struct ckv_store *store,
                    const char *key,
@@ -452,6 +639,9 @@ ckv_status ckv_put(struct ckv_store *store,
 /**
  * Reads the latest live entry of `key` into `*entry_out` (free with `ckv_entry_free`).
  * CKV_NOT_FOUND when the key was never written, or was deleted, purged or expired.
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_get(struct ckv_store *store,
                    const char *key,
@@ -462,6 +652,9 @@ ckv_status ckv_get(struct ckv_store *store,
 /**
  * Writes only if `key` has no live value (a delete tombstone counts as none);
  * otherwise CKV_CONFLICT, with the current revision in the error.
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_create(struct ckv_store *store,
                       const char *key,
@@ -476,6 +669,9 @@ ckv_status ckv_create(struct ckv_store *store,
  * counts, and so does a purge marker's; `revision == 0` writes only a key that has never
  * been written); otherwise CKV_CONFLICT, with the current revision in the error
  * (`ckv_error_current_revision`).
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_update(struct ckv_store *store,
                       const char *key,
@@ -490,6 +686,9 @@ ckv_status ckv_update(struct ckv_store *store,
  * Writes a delete tombstone for `key` (also when it has no live value). With
  * `revision != 0` only if the key's latest revision is `revision` (else CKV_CONFLICT).
  * The tombstone's revision goes to `*revision_out` (optional).
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_delete(struct ckv_store *store,
                       const char *key,
@@ -501,6 +700,9 @@ ckv_status ckv_delete(struct ckv_store *store,
 /**
  * Drops the history of `key`, leaving a purge marker whose revision goes to
  * `*revision_out` (optional).
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_purge(struct ckv_store *store,
                      const char *key,
@@ -512,6 +714,9 @@ ckv_status ckv_purge(struct ckv_store *store,
  * Deletes every live key under `prefix` (which starts with '/'); how many goes to
  * `*count_out` (optional). Each key is deleted at the revision it was listed with, so a
  * key rewritten meanwhile keeps its newer value and is not counted.
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_delete_prefix(struct ckv_store *store,
                              const char *prefix,
@@ -522,6 +727,9 @@ ckv_status ckv_delete_prefix(struct ckv_store *store,
 /**
  * The live keys under `prefix`, sorted, into `*keys_out` (free with `ckv_key_list_free`).
  * A prefix ending in '/' is segment-aligned; any other matches byte-wise.
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_keys(struct ckv_store *store,
                     const char *prefix,
@@ -532,6 +740,9 @@ ckv_status ckv_keys(struct ckv_store *store,
 /**
  * The live entries under `prefix`, sorted by key, into `*entries_out`
  * (free with `ckv_entry_list_free`).
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_list(struct ckv_store *store,
                     const char *prefix,
@@ -542,6 +753,9 @@ ckv_status ckv_list(struct ckv_store *store,
 /**
  * The retained revisions of `key`, oldest first, tombstones included, into
  * `*entries_out` (free with `ckv_entry_list_free`). CKV_NOT_FOUND if none is retained.
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_history(struct ckv_store *store,
                        const char *key,
@@ -551,35 +765,20 @@ ckv_status ckv_history(struct ckv_store *store,
 
 /**
  * The store's latest revision (0 when nothing was ever written) into `*revision_out`.
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
  */
 ckv_status ckv_last_revision(struct ckv_store *store,
                              uint64_t *revision_out,
                              struct ckv_error **err_out);
 
 /**
- * Sets the value a read-modify-write callback wants written (copied; the last call wins).
- */
-ckv_status ckv_rmw_set_value(struct ckv_rmw_result *result,
-                             const uint8_t *value,
-                             size_t value_len);
-
-/**
- * Reads `key`, calls `callback(user_data, current, result)`, and writes the value it set
- * with create/update at the revision read (a delete tombstone's revision included).
- * On a conflicting concurrent write it retries with backoff (bounded; then CKV_CONFLICT).
- * The final revision goes to `*revision_out` (optional).
- */
-ckv_status ckv_read_modify_write(struct ckv_store *store,
-                                 const char *key,
-                                 size_t key_len,
-                                 ckv_rmw_fn callback,
-                                 void *user_data,
-                                 uint64_t *revision_out,
-                                 struct ckv_error **err_out);
-
-/**
  * Fills `options` with the defaults: an exact-key watch from now on, no snapshot, no
  * previous values, deletes included, a 1024-event buffer, no progress. NULL is a no-op.
+ *
+ * # Safety
+ * `options` is NULL or valid for a write of a `ckv_watch_options`.
  */
 void ckv_watch_options_init(struct ckv_watch_options *options);
 
@@ -591,6 +790,10 @@ void ckv_watch_options_init(struct ckv_watch_options *options);
  * Errors: INVALID_ARGUMENT (bad key or options, a start_revision of UINT64_MAX), LIMIT
  * (the store's max_watchers), CLOSED, UNSUPPORTED (a backend without watches),
  * UNAVAILABLE (the progress thread cannot be started; nothing was opened).
+ *
+ * # Safety
+ * `key_or_prefix` is readable for `len` bytes; `options` is NULL or readable;
+ * `watch_out` and `err_out` are NULL or writable.
  */
 ckv_status ckv_watch_open(struct ckv_store *store,
                           const char *key_or_prefix,
@@ -604,6 +807,9 @@ ckv_status ckv_watch_open(struct ckv_store *store,
  * `timeout_ms`: 0 returns at once, negative waits forever. Returns CKV_OK with an event,
  * CKV_TIMEOUT when none came in time, CKV_CLOSED after the final CKV_EVENT_CANCELED was
  * taken or once the watch is closed; INVALID_ARGUMENT for a callback watch.
+ *
+ * # Safety
+ * `event_out` and `err_out` are NULL or writable.
  */
 ckv_status ckv_watch_next(struct ckv_watch *watch,
                           int64_t timeout_ms,
@@ -617,6 +823,10 @@ ckv_status ckv_watch_next(struct ckv_watch *watch,
  * thread that is not a delivery thread, the callback is not running and is never called
  * again, so `user_data` may then be freed. UNAVAILABLE when the delivery threads cannot
  * be started (then nothing was opened).
+ *
+ * # Safety
+ * As for `ckv_watch_open`; moreover `callback` and `user_data` may be used from the
+ * library's delivery threads until the watch is closed (see above).
  */
 ckv_status ckv_watch_callback(struct ckv_store *store,
                               const char *key_or_prefix,
@@ -639,60 +849,6 @@ ckv_status ckv_watch_callback(struct ckv_store *store,
  * again after the current one returns. So two callbacks may close each other's watches.
  */
 void ckv_watch_close(struct ckv_watch *watch);
-
-/**
- * The event's kind (`CKV_EVENT_*`); 0 for NULL.
- */
-ckv_event_type ckv_event_kind(const struct ckv_event *event);
-
-/**
- * The event's revision: the entry's for data events, the bookmark for SYNCED and
- * PROGRESS, the last revision the watch is complete through for CANCELED. 0 for NULL.
- */
-uint64_t ckv_event_revision(const struct ckv_event *event);
-
-/**
- * The written entry of a data event, borrowed from the event (do not free it); NULL for
- * SYNCED, PROGRESS and CANCELED, and for NULL.
- */
-const struct ckv_entry *ckv_event_entry(const struct ckv_event *event);
-
-/**
- * The key's previous live value, when the watch asked for `prev_value` and the store
- * still retains it; borrowed from the event. NULL otherwise.
- */
-const struct ckv_entry *ckv_event_prev_entry(const struct ckv_event *event);
-
-/**
- * Why the watch ended (`CKV_CANCEL_*`) for a CANCELED event; 0 otherwise and for NULL.
- */
-ckv_cancel_reason ckv_event_cancel_reason(const struct ckv_event *event);
-
-/**
- * Whether the event belongs to the watch's catch-up — a snapshot's values and its
- * SYNCED, or the retained events a `start_revision` replays — rather than to live
- * traffic. The buffer bound counts live events only. False for NULL.
- */
-bool ckv_event_is_catch_up(const struct ckv_event *event);
-
-/**
- * Whether the event is part of a resync (a `resync` watch that may have missed events):
- * the values of a fresh snapshot and its SYNCED, which replace what the consumer had
- * instead of adding to it. False for NULL.
- */
-bool ckv_event_is_resync(const struct ckv_event *event);
-
-/**
- * A human explanation for a CANCELED event, NUL-terminated, borrowed from the event;
- * an empty string for other events and for NULL.
- */
-const char *ckv_event_message(const struct ckv_event *event);
-
-/**
- * Frees an event returned by `ckv_watch_next`. NULL is a no-op. Never free an event
- * received by a callback.
- */
-void ckv_event_free(struct ckv_event *event);
 
 #ifdef __cplusplus
 }  // extern "C"

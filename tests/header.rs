@@ -19,3 +19,29 @@ fn committed_header_matches_generated() {
         "include/coordkv.h differs from the header generated from src/ffi: run `cargo build` and commit it"
     );
 }
+
+/// The header's status constants are exactly `CKV_OK` and one per `ErrorKind`, each with
+/// the kind's code and named as the kind (the build already checks the other direction).
+#[test]
+fn header_statuses_are_the_error_kinds() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let header = std::fs::read_to_string(format!("{root}/include/coordkv.h")).unwrap();
+    let mut statuses = std::collections::BTreeMap::new();
+    for line in header.lines() {
+        let mut words = line.split_whitespace();
+        if let (Some("#define"), Some(name), Some(value)) =
+            (words.next(), words.next(), words.next())
+        {
+            let groups = ["CKV_EVENT_", "CKV_CANCEL_", "CKV_OP_"];
+            if name.starts_with("CKV_") && !groups.iter().any(|g| name.starts_with(g)) {
+                statuses.insert(name.to_string(), value.parse::<i32>().unwrap());
+            }
+        }
+    }
+    let mut expected: std::collections::BTreeMap<String, i32> = coordkv::ErrorKind::ALL
+        .iter()
+        .map(|k| (format!("CKV_{}", k.name()), *k as i32))
+        .collect();
+    expected.insert("CKV_OK".to_string(), 0);
+    assert_eq!(statuses, expected);
+}

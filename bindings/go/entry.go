@@ -23,18 +23,9 @@ const (
 	OpExpired Operation = C.CKV_OP_EXPIRED
 )
 
+// String is the operation's name as the library spells it ("PUT", ..., "UNKNOWN").
 func (o Operation) String() string {
-	switch o {
-	case OpPut:
-		return "PUT"
-	case OpDelete:
-		return "DELETE"
-	case OpPurge:
-		return "PURGE"
-	case OpExpired:
-		return "EXPIRED"
-	}
-	return "UNKNOWN"
+	return C.GoString(C.ckv_operation_name(C.ckv_operation(o)))
 }
 
 // Entry is one write to one key at one store-wide revision.

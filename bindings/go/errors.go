@@ -127,8 +127,11 @@ func errorFrom(status C.ckv_status, cerr *C.ckv_error) error {
 // with a NUL byte where the header takes a NUL-terminated string, which C would
 // otherwise read as a shorter, different string.
 func argumentError(what string) error {
-	return &Error{
-		Status:  StatusInvalidArgument,
-		Message: StatusInvalidArgument.String() + ": " + what + " contains a NUL byte",
-	}
+	return newError(StatusInvalidArgument, what+" contains a NUL byte")
+}
+
+// newError is a failure the binding reports itself, its message spelled as the library
+// spells one: the status name (the library's), ": ", then text.
+func newError(status Status, text string) *Error {
+	return &Error{Status: status, Message: status.String() + ": " + text}
 }

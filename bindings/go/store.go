@@ -63,10 +63,7 @@ func OpenConfig(config any) (*Store, error) {
 	default:
 		encoded, err := json.Marshal(config)
 		if err != nil {
-			return nil, &Error{
-				Status:  StatusInvalidArgument,
-				Message: StatusInvalidArgument.String() + ": config cannot be encoded as JSON: " + err.Error(),
-			}
+			return nil, newError(StatusInvalidArgument, "config cannot be encoded as JSON: "+err.Error())
 		}
 		text = string(encoded)
 	}

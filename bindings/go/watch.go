@@ -22,6 +22,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/cgo"
+	"strings"
 	"sync"
 	"time"
 )
@@ -40,24 +41,9 @@ const (
 	EventCanceled EventKind = C.CKV_EVENT_CANCELED
 )
 
+// String is the kind's name as the library spells it ("PUT", ..., "UNKNOWN").
 func (k EventKind) String() string {
-	switch k {
-	case EventPut:
-		return "PUT"
-	case EventDelete:
-		return "DELETE"
-	case EventPurge:
-		return "PURGE"
-	case EventExpired:
-		return "EXPIRED"
-	case EventSynced:
-		return "SYNCED"
-	case EventProgress:
-		return "PROGRESS"
-	case EventCanceled:
-		return "CANCELED"
-	}
-	return "UNKNOWN"
+	return C.GoString(C.ckv_event_kind_name(C.ckv_event_type(k)))
 }
 
 // CancelReason is why a watch ended: a CKV_CANCEL_* code.
@@ -72,20 +58,14 @@ const (
 	CancelStoreClosed  CancelReason = C.CKV_CANCEL_STORE_CLOSED
 )
 
+// String is the library's name for the reason in lower case with spaces ("overflow",
+// "store closed", ...), or "none" for a code the library does not name (0 included).
 func (r CancelReason) String() string {
-	switch r {
-	case CancelClosed:
-		return "closed"
-	case CancelOverflow:
-		return "overflow"
-	case CancelWatcherLimit:
-		return "watcher limit"
-	case CancelHistoryLost:
-		return "history lost"
-	case CancelStoreClosed:
-		return "store closed"
+	name := C.GoString(C.ckv_cancel_reason_name(C.ckv_cancel_reason(r)))
+	if name == "UNKNOWN" {
+		return "none"
 	}
-	return "none"
+	return strings.ToLower(strings.ReplaceAll(name, "_", " "))
 }
 
 // Event is one event of one watch. Data events (PUT, DELETE, PURGE, EXPIRED) carry
@@ -176,16 +156,10 @@ type Watcher struct {
 func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watcher, error) {
 	if ctx == nil {
 		// Checked before anything is opened: nothing is left behind.
-		return nil, &Error{
-			Status:  StatusInvalidArgument,
-			Message: StatusInvalidArgument.String() + ": ctx is nil; pass context.Background() for none",
-		}
+		return nil, newError(StatusInvalidArgument, "ctx is nil; pass context.Background() for none")
 	}
 	if opts.BufferSize < 0 || opts.ProgressInterval < 0 {
-		return nil, &Error{
-			Status:  StatusInvalidArgument,
-			Message: StatusInvalidArgument.String() + ": BufferSize and ProgressInterval must not be negative",
-		}
+		return nil, newError(StatusInvalidArgument, "BufferSize and ProgressInterval must not be negative")
 	}
 	var options C.ckv_watch_options
 	C.ckv_watch_options_init(&options)

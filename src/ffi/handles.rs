@@ -24,6 +24,7 @@
 //! inherited from the parent carry the old fork generation and fail with `CKV_CLOSED`;
 //! the old table's slot count is read without its lock, to tell them from garbage.
 
+use super::args::Out;
 use crate::error::{Error, ErrorKind, Result};
 use crate::runtime;
 use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
@@ -297,6 +298,40 @@ impl<T: Send + Sync> HandleTable<T> {
         let mut guard = table.slots.write().unwrap();
         guard.0[d.index].generation = generation;
         encode(self.kind, d.index, generation, table.fork_generation)
+    }
+}
+
+/// What a `_close` needs from an object behind a handle: closing it, and learning when
+/// no callback of it runs any more (so its slot can be retired without a callback still
+/// holding the handle).
+pub trait Closable {
+    fn close(&self);
+    fn when_quiet(&self, action: Box<dyn FnOnce() + Send>);
+}
+
+/// The handle operations as the entry points spell them: C pointers in and out.
+impl<T: Closable + Send + Sync + 'static> HandleTable<T> {
+    /// The object behind a handle C passed in (see [`HandleTable::get`]).
+    pub(crate) fn lookup<H>(&self, handle: *mut H) -> Result<Arc<T>> {
+        self.get(handle as usize)
+    }
+
+    /// Files `value` in the table and writes its handle to `out`.
+    pub(crate) fn publish<H>(&self, value: T, out: Out<'_, *mut H>) -> Result<()> {
+        let handle = self.insert(Arc::new(value))?;
+        out.set(handle as *mut H);
+        Ok(())
+    }
+
+    /// The body of a `_close`: NULL, garbage, a handle of the other kind and one already
+    /// retired are no-ops. The slot stays (closing) until no callback runs, so a later
+    /// close from another thread still finds the object and waits.
+    pub(crate) fn close<H>(&'static self, handle: *mut H) {
+        let handle = handle as usize;
+        if let Some(object) = self.begin_close(handle) {
+            object.close();
+            object.when_quiet(Box::new(move || self.retire(handle)));
+        }
     }
 }
 

@@ -2,16 +2,21 @@
 //!
 //! Each function: look the handle up, turn `(ptr, len)` buffers into slices and text,
 //! call `Store`, write the `_out` parameters only on success.
+//!
+//! Every function here has the same `# Safety` contract, the header's conventions:
+//! buffers are NULL (with length 0) or readable for their length during the call, and
+//! each `*_out` pointer is NULL or valid for a write. Handles are not pointers: any value
+//! is checked (see `handles`).
 
-use super::entry::{ckv_entry, ckv_entry_list, ckv_key_list};
-use super::handles::{HandleTable, Kind};
-use super::{
-    bytes_arg, ckv_error, ckv_status, cstr_arg, guard, kind_of, out_arg, text_arg, write_opt,
-    CKV_OK,
+use super::args::{
+    bytes_arg, cstr_arg, error_out, hand_over, optional_out, required_out, text_arg,
 };
-use crate::error::{Error, ErrorKind, Result};
+use super::entry::{ckv_entry, ckv_entry_list, ckv_key_list};
+use super::handles::{Closable, HandleTable, Kind};
+use super::{ckv_error, ckv_status, guard, guard_value};
+use crate::error::Result;
 use crate::store::Store;
-use std::ffi::{c_char, c_void};
+use std::ffi::c_char;
 use std::sync::Arc;
 
 /// An open store. Opaque; safe to use from many threads at once.
@@ -21,15 +26,17 @@ pub struct ckv_store {
 
 static STORES: HandleTable<Store> = HandleTable::new("store", Kind::Store);
 
-pub(crate) fn store_of(handle: *mut ckv_store) -> Result<Arc<Store>> {
-    STORES.get(handle as usize)
+impl Closable for Store {
+    fn close(&self) {
+        Store::close(self)
+    }
+    fn when_quiet(&self, action: Box<dyn FnOnce() + Send>) {
+        Store::when_quiet(self, action)
+    }
 }
 
-fn publish(store: Store, store_out: *mut *mut ckv_store) -> Result<()> {
-    let handle = STORES.insert(Arc::new(store))?;
-    // SAFETY: checked non-NULL by the caller of `publish`.
-    unsafe { *store_out = handle as *mut ckv_store };
-    Ok(())
+pub(crate) fn store_of(handle: *mut ckv_store) -> Result<Arc<Store>> {
+    STORES.lookup(handle)
 }
 
 /// Open store handles, closing ones included (for tests: every handle accounted for).
@@ -40,31 +47,47 @@ pub(crate) fn open_stores() -> usize {
 /// Opens a store by URL: `"mem://"` (in-process) or `"nats://host:port[,host:port...]"`.
 /// On success `*store_out` receives a handle to close with `ckv_close`.
 /// Errors: INVALID_ARGUMENT (NULL, bad URL), UNAVAILABLE, UNAUTHORIZED, ...
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_open(
     url: *const c_char,
     store_out: *mut *mut ckv_store,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
-        let url = unsafe { cstr_arg(url, "url")? };
-        out_arg(store_out, "store_out")?;
-        publish(Store::open(url)?, store_out)
+        // SAFETY: `url` is a C string and `store_out` writable, as `# Safety` requires.
+        let (url, store_out) =
+            unsafe { (cstr_arg(url, "url")?, required_out(store_out, "store_out")?) };
+        STORES.publish(Store::open(url)?, store_out)
     })
 }
 
 /// Opens a store from a JSON config (NUL-terminated UTF-8); see the README for the
 /// fields. Unknown fields and wrong types are INVALID_ARGUMENT.
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_open_config(
     json: *const c_char,
     store_out: *mut *mut ckv_store,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
-        let json = unsafe { cstr_arg(json, "json config")? };
-        out_arg(store_out, "store_out")?;
-        publish(Store::open_json(json)?, store_out)
+        // SAFETY: `json` is a C string and `store_out` writable, as `# Safety` requires.
+        let (json, store_out) = unsafe {
+            (
+                cstr_arg(json, "json config")?,
+                required_out(store_out, "store_out")?,
+            )
+        };
+        STORES.publish(Store::open_json(json)?, store_out)
     })
 }
 
@@ -78,20 +101,15 @@ pub unsafe extern "C" fn ckv_open_config(
 /// was already closed by a callback. Called from inside a callback it returns at once:
 /// no callback is started after it, and callbacks already running finish on their own.
 #[no_mangle]
-pub unsafe extern "C" fn ckv_close(store: *mut ckv_store) {
-    super::guard_value((), || {
-        let handle = store as usize;
-        if let Some(store) = STORES.begin_close(handle) {
-            store.close();
-            // The slot stays (closing) until no callback runs, so a later close from
-            // another thread still finds the store and waits.
-            store.when_quiet(Box::new(move || STORES.retire(handle)));
-        }
-    })
+pub extern "C" fn ckv_close(store: *mut ckv_store) {
+    guard_value((), || STORES.close(store))
 }
 
 /// Writes `value` under `key` unconditionally; the new revision goes to `*revision_out`
 /// (optional, may be NULL). `key` is `key_len` bytes of UTF-8, not NUL-terminated.
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_put(
     store: *mut ckv_store,
@@ -102,18 +120,28 @@ pub unsafe extern "C" fn ckv_put(
     revision_out: *mut u64,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let key = unsafe { text_arg(key, key_len, "key")? };
-        let value = unsafe { bytes_arg(value, value_len, "value")? };
-        let revision = store.put(key, value)?;
-        unsafe { write_opt(revision_out, revision) };
+        // SAFETY: buffers readable, `revision_out` NULL or writable, as `# Safety` requires.
+        let (key, value, revision_out) = unsafe {
+            (
+                text_arg(key, key_len, "key")?,
+                bytes_arg(value, value_len, "value")?,
+                optional_out(revision_out),
+            )
+        };
+        revision_out.set(store.put(key, value)?);
         Ok(())
     })
 }
 
 /// Reads the latest live entry of `key` into `*entry_out` (free with `ckv_entry_free`).
 /// CKV_NOT_FOUND when the key was never written, or was deleted, purged or expired.
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_get(
     store: *mut ckv_store,
@@ -122,18 +150,27 @@ pub unsafe extern "C" fn ckv_get(
     entry_out: *mut *mut ckv_entry,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let key = unsafe { text_arg(key, key_len, "key")? };
-        out_arg(entry_out, "entry_out")?;
-        let entry = store.get(key)?;
-        unsafe { *entry_out = ckv_entry::boxed(entry) };
+        // SAFETY: `key` readable and `entry_out` writable, as `# Safety` requires.
+        let (key, entry_out) = unsafe {
+            (
+                text_arg(key, key_len, "key")?,
+                required_out(entry_out, "entry_out")?,
+            )
+        };
+        entry_out.set(hand_over(ckv_entry::new(store.get(key)?)));
         Ok(())
     })
 }
 
 /// Writes only if `key` has no live value (a delete tombstone counts as none);
 /// otherwise CKV_CONFLICT, with the current revision in the error.
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_create(
     store: *mut ckv_store,
@@ -144,12 +181,19 @@ pub unsafe extern "C" fn ckv_create(
     revision_out: *mut u64,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let key = unsafe { text_arg(key, key_len, "key")? };
-        let value = unsafe { bytes_arg(value, value_len, "value")? };
-        let revision = store.create(key, value)?;
-        unsafe { write_opt(revision_out, revision) };
+        // SAFETY: buffers readable, `revision_out` NULL or writable, as `# Safety` requires.
+        let (key, value, revision_out) = unsafe {
+            (
+                text_arg(key, key_len, "key")?,
+                bytes_arg(value, value_len, "value")?,
+                optional_out(revision_out),
+            )
+        };
+        revision_out.set(store.create(key, value)?);
         Ok(())
     })
 }
@@ -158,6 +202,9 @@ pub unsafe extern "C" fn ckv_create(
 /// counts, and so does a purge marker's; `revision == 0` writes only a key that has never
 /// been written); otherwise CKV_CONFLICT, with the current revision in the error
 /// (`ckv_error_current_revision`).
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_update(
     store: *mut ckv_store,
@@ -169,12 +216,19 @@ pub unsafe extern "C" fn ckv_update(
     revision_out: *mut u64,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let key = unsafe { text_arg(key, key_len, "key")? };
-        let value = unsafe { bytes_arg(value, value_len, "value")? };
-        let new_revision = store.update(key, value, revision)?;
-        unsafe { write_opt(revision_out, new_revision) };
+        // SAFETY: buffers readable, `revision_out` NULL or writable, as `# Safety` requires.
+        let (key, value, revision_out) = unsafe {
+            (
+                text_arg(key, key_len, "key")?,
+                bytes_arg(value, value_len, "value")?,
+                optional_out(revision_out),
+            )
+        };
+        revision_out.set(store.update(key, value, revision)?);
         Ok(())
     })
 }
@@ -182,6 +236,9 @@ pub unsafe extern "C" fn ckv_update(
 /// Writes a delete tombstone for `key` (also when it has no live value). With
 /// `revision != 0` only if the key's latest revision is `revision` (else CKV_CONFLICT).
 /// The tombstone's revision goes to `*revision_out` (optional).
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_delete(
     store: *mut ckv_store,
@@ -191,17 +248,23 @@ pub unsafe extern "C" fn ckv_delete(
     revision_out: *mut u64,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let key = unsafe { text_arg(key, key_len, "key")? };
-        let tombstone = store.delete(key, revision)?;
-        unsafe { write_opt(revision_out, tombstone) };
+        // SAFETY: `key` readable and `revision_out` NULL or writable, as `# Safety` requires.
+        let (key, revision_out) =
+            unsafe { (text_arg(key, key_len, "key")?, optional_out(revision_out)) };
+        revision_out.set(store.delete(key, revision)?);
         Ok(())
     })
 }
 
 /// Drops the history of `key`, leaving a purge marker whose revision goes to
 /// `*revision_out` (optional).
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_purge(
     store: *mut ckv_store,
@@ -210,11 +273,14 @@ pub unsafe extern "C" fn ckv_purge(
     revision_out: *mut u64,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let key = unsafe { text_arg(key, key_len, "key")? };
-        let marker = store.purge(key)?;
-        unsafe { write_opt(revision_out, marker) };
+        // SAFETY: `key` readable and `revision_out` NULL or writable, as `# Safety` requires.
+        let (key, revision_out) =
+            unsafe { (text_arg(key, key_len, "key")?, optional_out(revision_out)) };
+        revision_out.set(store.purge(key)?);
         Ok(())
     })
 }
@@ -222,6 +288,9 @@ pub unsafe extern "C" fn ckv_purge(
 /// Deletes every live key under `prefix` (which starts with '/'); how many goes to
 /// `*count_out` (optional). Each key is deleted at the revision it was listed with, so a
 /// key rewritten meanwhile keeps its newer value and is not counted.
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_delete_prefix(
     store: *mut ckv_store,
@@ -230,17 +299,27 @@ pub unsafe extern "C" fn ckv_delete_prefix(
     count_out: *mut u64,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let prefix = unsafe { text_arg(prefix, prefix_len, "prefix")? };
-        let count = store.delete_prefix(prefix)?;
-        unsafe { write_opt(count_out, count) };
+        // SAFETY: `prefix` readable and `count_out` NULL or writable, as `# Safety` requires.
+        let (prefix, count_out) = unsafe {
+            (
+                text_arg(prefix, prefix_len, "prefix")?,
+                optional_out(count_out),
+            )
+        };
+        count_out.set(store.delete_prefix(prefix)?);
         Ok(())
     })
 }
 
 /// The live keys under `prefix`, sorted, into `*keys_out` (free with `ckv_key_list_free`).
 /// A prefix ending in '/' is segment-aligned; any other matches byte-wise.
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_keys(
     store: *mut ckv_store,
@@ -249,18 +328,27 @@ pub unsafe extern "C" fn ckv_keys(
     keys_out: *mut *mut ckv_key_list,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let prefix = unsafe { text_arg(prefix, prefix_len, "prefix")? };
-        out_arg(keys_out, "keys_out")?;
-        let keys = store.keys(prefix)?;
-        unsafe { *keys_out = ckv_key_list::boxed(keys) };
+        // SAFETY: `prefix` readable and `keys_out` writable, as `# Safety` requires.
+        let (prefix, keys_out) = unsafe {
+            (
+                text_arg(prefix, prefix_len, "prefix")?,
+                required_out(keys_out, "keys_out")?,
+            )
+        };
+        keys_out.set(hand_over(ckv_key_list::new(store.keys(prefix)?)));
         Ok(())
     })
 }
 
 /// The live entries under `prefix`, sorted by key, into `*entries_out`
 /// (free with `ckv_entry_list_free`).
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_list(
     store: *mut ckv_store,
@@ -269,18 +357,27 @@ pub unsafe extern "C" fn ckv_list(
     entries_out: *mut *mut ckv_entry_list,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let prefix = unsafe { text_arg(prefix, prefix_len, "prefix")? };
-        out_arg(entries_out, "entries_out")?;
-        let entries = store.list(prefix)?;
-        unsafe { *entries_out = ckv_entry_list::boxed(entries) };
+        // SAFETY: `prefix` readable and `entries_out` writable, as `# Safety` requires.
+        let (prefix, entries_out) = unsafe {
+            (
+                text_arg(prefix, prefix_len, "prefix")?,
+                required_out(entries_out, "entries_out")?,
+            )
+        };
+        entries_out.set(hand_over(ckv_entry_list::new(store.list(prefix)?)));
         Ok(())
     })
 }
 
 /// The retained revisions of `key`, oldest first, tombstones included, into
 /// `*entries_out` (free with `ckv_entry_list_free`). CKV_NOT_FOUND if none is retained.
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_history(
     store: *mut ckv_store,
@@ -289,105 +386,39 @@ pub unsafe extern "C" fn ckv_history(
     entries_out: *mut *mut ckv_entry_list,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let key = unsafe { text_arg(key, key_len, "key")? };
-        out_arg(entries_out, "entries_out")?;
-        let entries = store.history(key)?;
-        unsafe { *entries_out = ckv_entry_list::boxed(entries) };
+        // SAFETY: `key` readable and `entries_out` writable, as `# Safety` requires.
+        let (key, entries_out) = unsafe {
+            (
+                text_arg(key, key_len, "key")?,
+                required_out(entries_out, "entries_out")?,
+            )
+        };
+        entries_out.set(hand_over(ckv_entry_list::new(store.history(key)?)));
         Ok(())
     })
 }
 
 /// The store's latest revision (0 when nothing was ever written) into `*revision_out`.
+///
+/// # Safety
+/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_last_revision(
     store: *mut ckv_store,
     revision_out: *mut u64,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        out_arg(revision_out, "revision_out")?;
-        let revision = store.last_revision()?;
-        unsafe { *revision_out = revision };
-        Ok(())
-    })
-}
-
-/// Where a read-modify-write callback puts the new value.
-pub struct ckv_rmw_result {
-    value: Option<Vec<u8>>,
-}
-
-/// The read-modify-write callback. `current` is the key's live entry, or NULL when the
-/// key has none (borrowed for the call). Return CKV_OK after `ckv_rmw_set_value` to write;
-/// return any other status to abort — `ckv_read_modify_write` then returns that status
-/// (a code that is not a `ckv_status` becomes CKV_CANCELED).
-/// It may be called several times (once per attempt) and must not free `current`.
-pub type ckv_rmw_fn = Option<
-    unsafe extern "C" fn(
-        user_data: *mut c_void,
-        current: *const ckv_entry,
-        result: *mut ckv_rmw_result,
-    ) -> ckv_status,
->;
-
-/// Sets the value a read-modify-write callback wants written (copied; the last call wins).
-#[no_mangle]
-pub unsafe extern "C" fn ckv_rmw_set_value(
-    result: *mut ckv_rmw_result,
-    value: *const u8,
-    value_len: usize,
-) -> ckv_status {
-    guard(std::ptr::null_mut(), || {
-        let result = unsafe { result.as_mut() }.ok_or_else(|| Error::invalid("result is NULL"))?;
-        let value = unsafe { bytes_arg(value, value_len, "value")? };
-        result.value = Some(value.to_vec());
-        Ok(())
-    })
-}
-
-/// Reads `key`, calls `callback(user_data, current, result)`, and writes the value it set
-/// with create/update at the revision read (a delete tombstone's revision included).
-/// On a conflicting concurrent write it retries with backoff (bounded; then CKV_CONFLICT).
-/// The final revision goes to `*revision_out` (optional).
-#[no_mangle]
-pub unsafe extern "C" fn ckv_read_modify_write(
-    store: *mut ckv_store,
-    key: *const c_char,
-    key_len: usize,
-    callback: ckv_rmw_fn,
-    user_data: *mut c_void,
-    revision_out: *mut u64,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    guard(err_out, || {
-        let store = store_of(store)?;
-        let key = unsafe { text_arg(key, key_len, "key")? };
-        let callback = callback.ok_or_else(|| Error::invalid("callback is NULL"))?;
-        let revision = store.read_modify_write(key, &mut |current| {
-            let current = current.cloned().map(ckv_entry::new);
-            let current_ptr = current
-                .as_ref()
-                .map_or(std::ptr::null(), |e| e as *const ckv_entry);
-            let mut result = ckv_rmw_result { value: None };
-            // SAFETY: a C function pointer given by the caller, called with valid pointers.
-            let status = unsafe { callback(user_data, current_ptr, &mut result) };
-            if status != CKV_OK {
-                let kind = kind_of(status).unwrap_or(ErrorKind::Canceled);
-                return Err(Error::new(
-                    kind,
-                    format!("read_modify_write callback returned status {status}"),
-                ));
-            }
-            result.value.ok_or_else(|| {
-                Error::invalid(
-                    "read_modify_write callback returned CKV_OK without ckv_rmw_set_value",
-                )
-            })
-        })?;
-        unsafe { write_opt(revision_out, revision) };
+        // SAFETY: `revision_out` is writable, as `# Safety` requires.
+        let revision_out = unsafe { required_out(revision_out, "revision_out")? };
+        revision_out.set(store.last_revision()?);
         Ok(())
     })
 }

@@ -1,21 +1,20 @@
-//! Watch handles and events: `ckv_watch_open` (poll with `ckv_watch_next`) and
-//! `ckv_watch_callback` (events pushed to a C function on the library's delivery threads).
+//! Watch handles: `ckv_watch_open` (poll with `ckv_watch_next`) and `ckv_watch_callback`
+//! (events pushed to a C function on the library's delivery threads). The events
+//! themselves are in `event`.
 //!
 //! A watch handle lives in a generation-checked table like stores (its kind is part of the
 //! handle, so one is never taken for the other), so a closed or stale handle fails with
 //! CKV_CLOSED. A watch closed from inside a callback keeps its slot, closing, until that
-//! callback returns, so the owner's close can still find it and wait. Events handed to `ckv_watch_next` are owned by the
-//! caller (`ckv_event_free`); events handed to a callback are borrowed for that call.
-//! The guarantees (order, overflow, quiescing on close) are the core's; this file only
-//! translates.
+//! callback returns, so the owner's close can still find it and wait. The guarantees
+//! (order, overflow, quiescing on close) are the core's; this file only translates.
 
-use super::entry::ckv_entry;
-use super::handles::{HandleTable, Kind};
+use super::args::{callback_arg, error_out, hand_over, required_out, text_arg};
+use super::event::ckv_event;
+use super::handles::{Closable, HandleTable, Kind};
 use super::store::{ckv_store, store_of};
-use super::{ckv_error, ckv_status, guard, guard_value, out_arg, text_arg};
-use crate::error::{Error, Result};
-use crate::watch::{CancelReason, Event, EventKind, Watch, WatchOptions, DEFAULT_BUFFER_SIZE};
-use std::ffi::{c_char, c_void, CString};
+use super::{ckv_error, ckv_status, guard, guard_value};
+use crate::watch::{Watch, WatchOptions, DEFAULT_BUFFER_SIZE};
+use std::ffi::{c_char, c_void};
 use std::time::Duration;
 
 /// An open watch. Opaque; safe to use from many threads. Close it with `ckv_watch_close`.
@@ -25,36 +24,14 @@ pub struct ckv_watch {
 
 static WATCHES: HandleTable<Watch> = HandleTable::new("watch", Kind::Watch);
 
-/// What an event is: one of the `CKV_EVENT_*` codes (returned by `ckv_event_kind`).
-pub type ckv_event_type = i32;
-/// A value was written (also: a current value sent by a snapshot, before SYNCED).
-pub const CKV_EVENT_PUT: ckv_event_type = 1;
-/// The key was deleted.
-pub const CKV_EVENT_DELETE: ckv_event_type = 2;
-/// The key's history was purged.
-pub const CKV_EVENT_PURGE: ckv_event_type = 3;
-/// The key's TTL ran out.
-pub const CKV_EVENT_EXPIRED: ckv_event_type = 4;
-/// The snapshot is complete: every key that matched at the event's revision was delivered.
-pub const CKV_EVENT_SYNCED: ckv_event_type = 5;
-/// A bookmark: every matching event up to the event's revision was delivered.
-pub const CKV_EVENT_PROGRESS: ckv_event_type = 6;
-/// The watch ended (see `ckv_event_cancel_reason`); the event's revision is the last one
-/// it is complete through: a new watch from revision + 1 continues without a gap.
-pub const CKV_EVENT_CANCELED: ckv_event_type = 7;
-
-/// Why a watch ended: one of the `CKV_CANCEL_*` codes (0 for events that are not CANCELED).
-pub type ckv_cancel_reason = i32;
-/// The watch was closed by its owner.
-pub const CKV_CANCEL_CLOSED: ckv_cancel_reason = 1;
-/// The watcher did not keep up and its buffer filled.
-pub const CKV_CANCEL_OVERFLOW: ckv_cancel_reason = 2;
-/// The backend could not keep serving this watcher.
-pub const CKV_CANCEL_WATCHER_LIMIT: ckv_cancel_reason = 3;
-/// The start revision is older than the retained history can prove complete.
-pub const CKV_CANCEL_HISTORY_LOST: ckv_cancel_reason = 4;
-/// The store was closed.
-pub const CKV_CANCEL_STORE_CLOSED: ckv_cancel_reason = 5;
+impl Closable for Watch {
+    fn close(&self) {
+        Watch::close(self)
+    }
+    fn when_quiet(&self, action: Box<dyn FnOnce() + Send>) {
+        Watch::when_quiet(self, action)
+    }
+}
 
 /// Options of a watch. Fill it with `ckv_watch_options_init`, then change what you need.
 #[repr(C)]
@@ -82,26 +59,33 @@ pub struct ckv_watch_options {
 
 /// Fills `options` with the defaults: an exact-key watch from now on, no snapshot, no
 /// previous values, deletes included, a 1024-event buffer, no progress. NULL is a no-op.
+///
+/// # Safety
+/// `options` is NULL or valid for a write of a `ckv_watch_options`.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_watch_options_init(options: *mut ckv_watch_options) {
+    // SAFETY: NULL or writable, as this function's `# Safety` requires.
+    let options = unsafe { super::args::optional_out(options) };
     guard_value((), || {
-        if let Some(options) = unsafe { options.as_mut() } {
-            *options = ckv_watch_options {
-                prefix: false,
-                start_revision: 0,
-                snapshot: false,
-                prev_value: false,
-                ignore_deletes: false,
-                buffer_size: DEFAULT_BUFFER_SIZE,
-                progress_interval_ms: 0,
-                resync: false,
-            };
-        }
+        options.set(ckv_watch_options {
+            prefix: false,
+            start_revision: 0,
+            snapshot: false,
+            prev_value: false,
+            ignore_deletes: false,
+            buffer_size: DEFAULT_BUFFER_SIZE,
+            progress_interval_ms: 0,
+            resync: false,
+        });
     })
 }
 
-fn core_options(options: *const ckv_watch_options) -> WatchOptions {
-    // SAFETY: NULL or a valid options struct, by contract.
+/// The core's options for the C struct; the defaults for NULL.
+///
+/// # Safety
+/// `options` is NULL or points to a readable `ckv_watch_options`.
+unsafe fn core_options(options: *const ckv_watch_options) -> WatchOptions {
+    // SAFETY: NULL or readable, by this function's contract.
     match unsafe { options.as_ref() } {
         None => WatchOptions::default(),
         Some(o) => WatchOptions {
@@ -118,13 +102,6 @@ fn core_options(options: *const ckv_watch_options) -> WatchOptions {
     }
 }
 
-fn publish(watch: Watch, watch_out: *mut *mut ckv_watch) -> Result<()> {
-    let handle = WATCHES.insert(std::sync::Arc::new(watch))?;
-    // SAFETY: checked non-NULL by the caller of `publish`.
-    unsafe { *watch_out = handle as *mut ckv_watch };
-    Ok(())
-}
-
 /// Open watch handles, closing ones included (for tests: every handle accounted for).
 pub(crate) fn open_watches() -> usize {
     WATCHES.live()
@@ -137,6 +114,10 @@ pub(crate) fn open_watches() -> usize {
 /// Errors: INVALID_ARGUMENT (bad key or options, a start_revision of UINT64_MAX), LIMIT
 /// (the store's max_watchers), CLOSED, UNSUPPORTED (a backend without watches),
 /// UNAVAILABLE (the progress thread cannot be started; nothing was opened).
+///
+/// # Safety
+/// `key_or_prefix` is readable for `len` bytes; `options` is NULL or readable;
+/// `watch_out` and `err_out` are NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_watch_open(
     store: *mut ckv_store,
@@ -146,12 +127,19 @@ pub unsafe extern "C" fn ckv_watch_open(
     watch_out: *mut *mut ckv_watch,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let target = unsafe { text_arg(key_or_prefix, len, "key_or_prefix")? };
-        out_arg(watch_out, "watch_out")?;
-        let watch = store.watch(target, core_options(options))?;
-        publish(watch, watch_out)
+        // SAFETY: readable, readable and writable, as this function's `# Safety` requires.
+        let (target, options, watch_out) = unsafe {
+            (
+                text_arg(key_or_prefix, len, "key_or_prefix")?,
+                core_options(options),
+                required_out(watch_out, "watch_out")?,
+            )
+        };
+        WATCHES.publish(store.watch(target, options)?, watch_out)
     })
 }
 
@@ -159,6 +147,9 @@ pub unsafe extern "C" fn ckv_watch_open(
 /// `timeout_ms`: 0 returns at once, negative waits forever. Returns CKV_OK with an event,
 /// CKV_TIMEOUT when none came in time, CKV_CLOSED after the final CKV_EVENT_CANCELED was
 /// taken or once the watch is closed; INVALID_ARGUMENT for a callback watch.
+///
+/// # Safety
+/// `event_out` and `err_out` are NULL or writable.
 #[no_mangle]
 pub unsafe extern "C" fn ckv_watch_next(
     watch: *mut ckv_watch,
@@ -166,12 +157,14 @@ pub unsafe extern "C" fn ckv_watch_next(
     event_out: *mut *mut ckv_event,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
-        let watch = WATCHES.get(watch as usize)?;
-        out_arg(event_out, "event_out")?;
+        let watch = WATCHES.lookup(watch)?;
+        // SAFETY: writable, as this function's `# Safety` requires.
+        let event_out = unsafe { required_out(event_out, "event_out")? };
         let timeout = u64::try_from(timeout_ms).ok().map(Duration::from_millis);
-        let event = watch.next(timeout)?;
-        unsafe { *event_out = Box::into_raw(Box::new(ckv_event::new(event))) };
+        event_out.set(hand_over(ckv_event::new(watch.next(timeout)?)));
         Ok(())
     })
 }
@@ -198,6 +191,10 @@ unsafe impl Send for CallbackTarget {}
 /// thread that is not a delivery thread, the callback is not running and is never called
 /// again, so `user_data` may then be freed. UNAVAILABLE when the delivery threads cannot
 /// be started (then nothing was opened).
+///
+/// # Safety
+/// As for `ckv_watch_open`; moreover `callback` and `user_data` may be used from the
+/// library's delivery threads until the watch is closed (see above).
 #[no_mangle]
 pub unsafe extern "C" fn ckv_watch_callback(
     store: *mut ckv_store,
@@ -209,22 +206,30 @@ pub unsafe extern "C" fn ckv_watch_callback(
     watch_out: *mut *mut ckv_watch,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
+    let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
         let store = store_of(store)?;
-        let target = unsafe { text_arg(key_or_prefix, len, "key_or_prefix")? };
-        out_arg(watch_out, "watch_out")?;
-        let callback = callback.ok_or_else(|| Error::invalid("callback is NULL"))?;
+        // SAFETY: readable, readable and writable, as this function's `# Safety` requires.
+        let (target, options, watch_out) = unsafe {
+            (
+                text_arg(key_or_prefix, len, "key_or_prefix")?,
+                core_options(options),
+                required_out(watch_out, "watch_out")?,
+            )
+        };
         let c = CallbackTarget {
-            callback,
+            callback: callback_arg(callback)?,
             user_data,
         };
-        let watch = store.watch_callback(target, core_options(options), move |event| {
+        let watch = store.watch_callback(target, options, move |event| {
             let c = &c;
             let event = ckv_event::new(event.clone());
-            // SAFETY: a C function pointer and its user data, as given by the caller.
+            // SAFETY: the caller's function and user data, usable from delivery threads
+            // (`# Safety`), called as `ckv_watch_fn` documents: `event` alive for the call.
             unsafe { (c.callback)(c.user_data, &event) };
         })?;
-        publish(watch, watch_out)
+        WATCHES.publish(watch, watch_out)
     })
 }
 
@@ -238,131 +243,6 @@ pub unsafe extern "C" fn ckv_watch_callback(
 /// watch's) returns at once and never waits: the closed watch's callback is not called
 /// again after the current one returns. So two callbacks may close each other's watches.
 #[no_mangle]
-pub unsafe extern "C" fn ckv_watch_close(watch: *mut ckv_watch) {
-    guard_value((), || {
-        let handle = watch as usize;
-        if let Some(watch) = WATCHES.begin_close(handle) {
-            watch.close();
-            // The slot stays (closing) until the callback returns, so a later close from
-            // another thread still finds the watch and waits for it.
-            watch.when_quiet(Box::new(move || WATCHES.retire(handle)));
-        }
-    })
+pub extern "C" fn ckv_watch_close(watch: *mut ckv_watch) {
+    guard_value((), || WATCHES.close(watch))
 }
-
-/// One watch event. Read it with the `ckv_event_*` accessors.
-pub struct ckv_event {
-    event: Event,
-    entry: Option<ckv_entry>,
-    prev: Option<ckv_entry>,
-    message: CString,
-}
-
-impl ckv_event {
-    fn new(mut event: Event) -> ckv_event {
-        let message = CString::new(std::mem::take(&mut event.message).replace('\0', "\\0"))
-            .unwrap_or_default();
-        ckv_event {
-            entry: event.entry.take().map(ckv_entry::new),
-            prev: event.prev.take().map(ckv_entry::new),
-            event,
-            message,
-        }
-    }
-}
-
-/// The event's kind (`CKV_EVENT_*`); 0 for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_event_kind(event: *const ckv_event) -> ckv_event_type {
-    guard_value(0, || {
-        unsafe { event.as_ref() }.map_or(0, |e| e.event.kind as ckv_event_type)
-    })
-}
-
-/// The event's revision: the entry's for data events, the bookmark for SYNCED and
-/// PROGRESS, the last revision the watch is complete through for CANCELED. 0 for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_event_revision(event: *const ckv_event) -> u64 {
-    guard_value(0, || {
-        unsafe { event.as_ref() }.map_or(0, |e| e.event.revision)
-    })
-}
-
-/// The written entry of a data event, borrowed from the event (do not free it); NULL for
-/// SYNCED, PROGRESS and CANCELED, and for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_event_entry(event: *const ckv_event) -> *const ckv_entry {
-    guard_value(std::ptr::null(), || {
-        unsafe { event.as_ref() }
-            .and_then(|e| e.entry.as_ref())
-            .map_or(std::ptr::null(), |e| e as *const ckv_entry)
-    })
-}
-
-/// The key's previous live value, when the watch asked for `prev_value` and the store
-/// still retains it; borrowed from the event. NULL otherwise.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_event_prev_entry(event: *const ckv_event) -> *const ckv_entry {
-    guard_value(std::ptr::null(), || {
-        unsafe { event.as_ref() }
-            .and_then(|e| e.prev.as_ref())
-            .map_or(std::ptr::null(), |e| e as *const ckv_entry)
-    })
-}
-
-/// Why the watch ended (`CKV_CANCEL_*`) for a CANCELED event; 0 otherwise and for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_event_cancel_reason(event: *const ckv_event) -> ckv_cancel_reason {
-    guard_value(0, || {
-        unsafe { event.as_ref() }
-            .and_then(|e| e.event.cancel_reason)
-            .map_or(0, |r: CancelReason| r as ckv_cancel_reason)
-    })
-}
-
-/// Whether the event belongs to the watch's catch-up — a snapshot's values and its
-/// SYNCED, or the retained events a `start_revision` replays — rather than to live
-/// traffic. The buffer bound counts live events only. False for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_event_is_catch_up(event: *const ckv_event) -> bool {
-    guard_value(false, || {
-        unsafe { event.as_ref() }.is_some_and(|e| e.event.catch_up)
-    })
-}
-
-/// Whether the event is part of a resync (a `resync` watch that may have missed events):
-/// the values of a fresh snapshot and its SYNCED, which replace what the consumer had
-/// instead of adding to it. False for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_event_is_resync(event: *const ckv_event) -> bool {
-    guard_value(false, || {
-        unsafe { event.as_ref() }.is_some_and(|e| e.event.resync)
-    })
-}
-
-/// A human explanation for a CANCELED event, NUL-terminated, borrowed from the event;
-/// an empty string for other events and for NULL.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_event_message(event: *const ckv_event) -> *const c_char {
-    guard_value(c"".as_ptr(), || {
-        unsafe { event.as_ref() }.map_or(c"".as_ptr(), |e| e.message.as_ptr())
-    })
-}
-
-/// Frees an event returned by `ckv_watch_next`. NULL is a no-op. Never free an event
-/// received by a callback.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_event_free(event: *mut ckv_event) {
-    if !event.is_null() {
-        // SAFETY: `event` came from `ckv_watch_next` and is freed once, by contract.
-        guard_value((), || drop(unsafe { Box::from_raw(event) }));
-    }
-}
-
-const _: () = {
-    // The C codes are the core's discriminants; a renumbering there must fail here.
-    assert!(EventKind::Canceled as i32 == CKV_EVENT_CANCELED);
-    assert!(EventKind::Put as i32 == CKV_EVENT_PUT);
-    assert!(CancelReason::StoreClosed as i32 == CKV_CANCEL_STORE_CLOSED);
-    assert!(CancelReason::Closed as i32 == CKV_CANCEL_CLOSED);
-};

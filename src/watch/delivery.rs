@@ -67,6 +67,7 @@ struct Threads {
 
 // SAFETY: `_previous` only points to a leaked `Threads`, which is Sync.
 unsafe impl Sync for Threads {}
+// SAFETY: as for Sync: the only raw pointer is to a leaked `Threads`, never freed.
 unsafe impl Send for Threads {}
 
 static THREADS: AtomicPtr<Threads> = AtomicPtr::new(std::ptr::null_mut());

@@ -68,6 +68,25 @@ static void test_operation_names(void) {
     CHECK(strcmp(ckv_operation_name(-1), "UNKNOWN") == 0);
 }
 
+static void test_event_and_cancel_names(void) {
+    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_PUT), "PUT") == 0);
+    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_DELETE), "DELETE") == 0);
+    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_PURGE), "PURGE") == 0);
+    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_EXPIRED), "EXPIRED") == 0);
+    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_SYNCED), "SYNCED") == 0);
+    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_PROGRESS), "PROGRESS") == 0);
+    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_CANCELED), "CANCELED") == 0);
+    CHECK(strcmp(ckv_event_kind_name(0), "UNKNOWN") == 0);
+    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_CANCELED + 1), "UNKNOWN") == 0);
+    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_CLOSED), "CLOSED") == 0);
+    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_OVERFLOW), "OVERFLOW") == 0);
+    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_WATCHER_LIMIT), "WATCHER_LIMIT") == 0);
+    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_HISTORY_LOST), "HISTORY_LOST") == 0);
+    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_STORE_CLOSED), "STORE_CLOSED") == 0);
+    CHECK(strcmp(ckv_cancel_reason_name(0), "UNKNOWN") == 0);
+    CHECK(strcmp(ckv_cancel_reason_name(-1), "UNKNOWN") == 0);
+}
+
 static void test_open_by_url(void) {
     ckv_error *err = NULL;
     ckv_store *store = NULL;
@@ -534,6 +553,7 @@ int main(int argc, char **argv) {
     RUN(test_version);
     RUN(test_status_names);
     RUN(test_operation_names);
+    RUN(test_event_and_cancel_names);
     RUN(test_open_by_url);
     RUN(test_open_errors);
     RUN(test_error_messages_explain);

@@ -300,6 +300,8 @@ _declare(
     ],
 )
 _declare("ckv_watch_close", None, [_p_watch])
+_declare("ckv_event_kind_name", c_char_p, [ckv_event_type])
+_declare("ckv_cancel_reason_name", c_char_p, [ckv_cancel_reason])
 _declare("ckv_event_kind", ckv_event_type, [_p_event])
 _declare("ckv_event_revision", c_uint64, [_p_event])
 _declare("ckv_event_entry", _p_entry, [_p_event])

@@ -174,8 +174,7 @@ def raise_for(status: int, error: Any) -> None:
             message = _ffi.lib.ckv_error_message(error).decode("utf-8", "replace")
             current_revision = _ffi.lib.ckv_error_current_revision(error)
         else:
-            name = _ffi.lib.ckv_status_name(status).decode("ascii")
-            message, current_revision = f"{name}: (no error details)", 0
+            message, current_revision = status_message(status, "(no error details)"), 0
     finally:
         _ffi.lib.ckv_error_free(error)
     raise error_for(status, message, current_revision)
@@ -191,4 +190,11 @@ def call(function: Callable[..., int], *args: Any) -> None:
 def invalid_argument(message: str) -> InvalidArgumentError:
     """For the few arguments the binding itself must refuse because C cannot carry
     them faithfully (a NUL inside a C string, a revision outside uint64)."""
-    return InvalidArgumentError(f"INVALID_ARGUMENT: {message}")
+    return InvalidArgumentError(status_message(_ffi.CKV_INVALID_ARGUMENT, message))
+
+
+def status_message(status: int, text: str) -> str:
+    """A message as the library spells one, "NAME: text", for the few failures the
+    binding reports itself; the name is the library's (ckv_status_name)."""
+    name = _ffi.lib.ckv_status_name(status).decode("ascii")
+    return f"{name}: {text}"
