@@ -23,6 +23,7 @@ use std::sync::Once;
 pub mod entry;
 pub mod error;
 pub mod handles;
+pub mod ready;
 pub mod store;
 pub mod watch;
 

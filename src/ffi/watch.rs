@@ -100,7 +100,7 @@ pub unsafe extern "C" fn ckv_watch_options_init(options: *mut ckv_watch_options)
     })
 }
 
-fn core_options(options: *const ckv_watch_options) -> WatchOptions {
+pub(super) fn core_options(options: *const ckv_watch_options) -> WatchOptions {
     // SAFETY: NULL or a valid options struct, by contract.
     match unsafe { options.as_ref() } {
         None => WatchOptions::default(),
@@ -118,7 +118,7 @@ fn core_options(options: *const ckv_watch_options) -> WatchOptions {
     }
 }
 
-fn publish(watch: Watch, watch_out: *mut *mut ckv_watch) -> Result<()> {
+pub(super) fn publish(watch: Watch, watch_out: *mut *mut ckv_watch) -> Result<()> {
     let handle = WATCHES.insert(std::sync::Arc::new(watch))?;
     // SAFETY: checked non-NULL by the caller of `publish`.
     unsafe { *watch_out = handle as *mut ckv_watch };
