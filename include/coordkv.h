@@ -82,17 +82,6 @@ typedef int32_t ckv_event_type;
 typedef int32_t ckv_cancel_reason;
 
 /**
- * The read-modify-write callback. `current` is the key's live entry, or NULL when the
- * key has none (borrowed for the call). Return CKV_OK after `ckv_rmw_set_value` to write;
- * return any other status to abort — `ckv_read_modify_write` then returns that status
- * (a code that is not a `ckv_status` becomes CKV_CANCELED).
- * It may be called several times (once per attempt) and must not free `current`.
- */
-typedef ckv_status (*ckv_rmw_fn)(void *user_data,
-                                 const struct ckv_entry *current,
-                                 struct ckv_rmw_result *result);
-
-/**
  * Options of a watch. Fill it with `ckv_watch_options_init`, then change what you need.
  */
 typedef struct ckv_watch_options {
@@ -131,6 +120,24 @@ typedef struct ckv_watch_options {
    */
   bool resync;
 } ckv_watch_options;
+
+/**
+ * A ready notification: `user_data` as given to `ckv_watch_ready`. It runs on a library
+ * delivery thread and should only wake the owner (a write to a pipe, a channel send):
+ * the events themselves are taken with `ckv_watch_next`.
+ */
+typedef void (*ckv_ready_fn)(void *user_data);
+
+/**
+ * The read-modify-write callback. `current` is the key's live entry, or NULL when the
+ * key has none (borrowed for the call). Return CKV_OK after `ckv_rmw_set_value` to write;
+ * return any other status to abort — `ckv_read_modify_write` then returns that status
+ * (a code that is not a `ckv_status` becomes CKV_CANCELED).
+ * It may be called several times (once per attempt) and must not free `current`.
+ */
+typedef ckv_status (*ckv_rmw_fn)(void *user_data,
+                                 const struct ckv_entry *current,
+                                 struct ckv_rmw_result *result);
 
 /**
  * A watch callback: `event` is borrowed for the call (do not free it). It runs on one of
@@ -555,6 +562,28 @@ const char *ckv_event_message(const struct ckv_event *event);
  * (nor the entries borrowed from it).
  */
 void ckv_event_free(struct ckv_event *event);
+
+/**
+ * Like `ckv_watch_open`, but `ready(user_data)` is called on a library delivery thread
+ * whenever events wait after `ckv_watch_next` last returned CKV_TIMEOUT for this watch
+ * (and once the first events are queued): take them with `ckv_watch_next(watch, 0, ...)`
+ * until CKV_TIMEOUT, then wait for the next call. Overflow, catch-up and CANCELED work
+ * as for a polled watch. After `ckv_watch_close` returns on a thread that is not a
+ * delivery thread, `ready` is not running and is never called again, so `user_data` may
+ * then be freed. UNAVAILABLE when the delivery threads cannot be started.
+ *
+ * # Safety
+ * As for `ckv_watch_open`; moreover `ready` and `user_data` may be used from the
+ * library's delivery threads until the watch is closed (see above).
+ */
+ckv_status ckv_watch_ready(struct ckv_store *store,
+                           const char *key_or_prefix,
+                           size_t len,
+                           const struct ckv_watch_options *options,
+                           ckv_ready_fn ready,
+                           void *user_data,
+                           struct ckv_watch **watch_out,
+                           struct ckv_error **err_out);
 
 /**
  * Sets the value a read-modify-write callback wants written (copied; the last call wins).

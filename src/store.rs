@@ -12,7 +12,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::key::{validate_key, validate_prefix};
 use crate::runtime;
 use crate::watch::delivery;
-use crate::watch::hub::{Callback, Watcher};
+use crate::watch::hub::{Callback, Delivery, Watcher};
 use crate::watch::{Event, Hub, Watch, WatchOptions};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -282,7 +282,8 @@ impl Store {
     /// Watches a key (or a prefix, with `options.prefix`); poll it with `Watch::next`.
     /// `Limit` when the store already has `max_watchers` watchers.
     pub fn watch(&self, target: &str, options: WatchOptions) -> Result<Watch> {
-        self.hub_for(&options)?.watch(target, options, None)
+        self.hub_for(&options)?
+            .watch(target, options, Delivery::Poll)
     }
 
     /// Like [`Store::watch`], but `callback` receives the events on a delivery thread,
@@ -295,7 +296,20 @@ impl Store {
     ) -> Result<Watch> {
         let callback: Callback = Box::new(callback);
         self.hub_for(&options)?
-            .watch(target, options, Some(callback))
+            .watch(target, options, Delivery::Callback(callback))
+    }
+
+    /// Like [`Store::watch`] (take the events with `Watch::next`), but `ready` runs on a
+    /// delivery thread whenever events wait after `next` last found none: the wake-up an
+    /// event loop needs, with no thread blocked per watch. `ready` should only signal.
+    pub fn watch_ready(
+        &self,
+        target: &str,
+        options: WatchOptions,
+        ready: impl Fn() + Send + Sync + 'static,
+    ) -> Result<Watch> {
+        self.hub_for(&options)?
+            .watch(target, options, Delivery::Ready(Box::new(ready)))
     }
 
     /// How many watchers are registered (for tests and diagnostics).

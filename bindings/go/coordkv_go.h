@@ -133,27 +133,34 @@ static inline ckv_status coordkv_go_read_modify_write(uintptr_t store, const cha
 }
 
 /*
- * Watches: a ckv_watch* is a handle like a store's, kept by Go as an integer. Events go
- * to the exported Go trampoline (trampoline.go) with the watcher's cgo.Handle as user
- * data.
+ * Watches: a ckv_watch* is a handle like a store's, kept by Go as an integer. A Go watch
+ * is a ready watch (ckv_watch_ready): the library calls the exported Go function
+ * (trampoline.go) with the watcher's cgo.Handle when events wait, and Go takes them with
+ * ckv_watch_next without waiting.
  */
-extern void coordkvGoWatchTrampoline(uintptr_t watcher, ckv_event *event);
+extern void coordkvGoWatchReady(uintptr_t watcher);
 
-static inline void coordkv_go_watch_shim(void *user_data, const ckv_event *event) {
-    coordkvGoWatchTrampoline((uintptr_t)user_data, (ckv_event *)event);
+static inline void coordkv_go_ready_shim(void *user_data) {
+    coordkvGoWatchReady((uintptr_t)user_data);
 }
 
 static inline ckv_status coordkv_go_watch(uintptr_t store, const char *key, size_t key_len,
                                           const ckv_watch_options *options, uintptr_t watcher,
                                           uintptr_t *watch_out, ckv_error **err_out) {
     ckv_watch *watch = NULL;
-    ckv_status status = ckv_watch_callback(coordkv_go_store(store), key, key_len, options,
-                                           coordkv_go_watch_shim, (void *)watcher, &watch,
-                                           err_out);
+    ckv_status status = ckv_watch_ready(coordkv_go_store(store), key, key_len, options,
+                                        coordkv_go_ready_shim, (void *)watcher, &watch,
+                                        err_out);
     if (status == CKV_OK) {
         *watch_out = (uintptr_t)watch;
     }
     return status;
+}
+
+/* The next waiting event, or CKV_TIMEOUT at once when none waits. */
+static inline ckv_status coordkv_go_watch_take(uintptr_t watch, ckv_event **event_out,
+                                               ckv_error **err_out) {
+    return ckv_watch_next((ckv_watch *)watch, 0, event_out, err_out);
 }
 
 static inline void coordkv_go_watch_close(uintptr_t watch) {

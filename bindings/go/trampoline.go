@@ -1,5 +1,5 @@
-// The Go functions the library calls back: during ckv_read_modify_write, and for every
-// event of a watch (both through shims in coordkv_go.h). It lives alone in this file because a file with //export may only
+// The Go functions the library calls back: during ckv_read_modify_write, and when a
+// watch has events waiting (both through shims in coordkv_go.h). It lives alone in this file because a file with //export may only
 // declare, never define, C in its preamble.
 //
 // Nothing Go-specific may cross back into C: a panic is recovered here and becomes
@@ -43,8 +43,11 @@ func coordkvGoRmwTrampoline(callHandle C.uintptr_t, current *C.ckv_entry, result
 	return C.ckv_rmw_set_value(result, v, vn)
 }
 
-//export coordkvGoWatchTrampoline
-func coordkvGoWatchTrampoline(watcherHandle C.uintptr_t, event *C.ckv_event) {
-	// The event is borrowed for this call only: copied out before anything else.
-	cgo.Handle(watcherHandle).Value().(*Watcher).offer(eventFromC(event))
+//export coordkvGoWatchReady
+func coordkvGoWatchReady(watcherHandle C.uintptr_t) {
+	// On a library delivery thread shared by every watch: only signal, never wait.
+	select {
+	case cgo.Handle(watcherHandle).Value().(*Watcher).ready <- struct{}{}:
+	default:
+	}
 }

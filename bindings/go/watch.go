@@ -1,16 +1,12 @@
 // Watches: the events of a key or prefix on a channel.
 //
-// A Watcher is a callback watch of the C API (ckv_watch_callback): the library's own
-// delivery threads call the exported trampoline, so a thousand watchers cost no OS
-// thread each and no goroutine blocked in C. Those threads are shared by every watch of
-// the process, so the trampoline never blocks: it copies the event into the watcher's
-// queue and returns, and one goroutine per watcher moves the queue onto the channel.
-//
-// The queue holds at most BufferSize events, the same bound the library applies to its
-// own per-watcher queue: a reader that falls that far behind gets CANCELED(overflow)
-// with the last revision it was sent, exactly as from the library, and the watch is
-// closed. Nothing is dropped silently and nothing grows without bound. Every other rule
-// (order, snapshots, replays, resumption) is the library's; events arrive as it sent them.
+// A Watcher is a ready watch of the C API (ckv_watch_ready): when events wait, one of the
+// library's delivery threads calls the exported Go function, which only signals; the
+// watcher's goroutine then takes the events with ckv_watch_next without waiting and sends
+// them on the channel. So a thousand watchers cost no OS thread each and no goroutine
+// blocked in C, and the queue, its bound (BufferSize), catch-up and CANCELED(overflow) are
+// the library's own: a reader that falls behind gets the same CANCELED, with the same
+// reason and message, as a C program would.
 
 package coordkv
 
@@ -130,21 +126,15 @@ type Watcher struct {
 	// done is closed by Close (or the context); finished when the forwarder has left.
 	done     chan struct{}
 	finished chan struct{}
-	handle   cgo.Handle
+	// ready holds a signal from the library that events wait.
+	ready  chan struct{}
+	handle cgo.Handle
 	// store keeps the Store reachable while the watch is: its finalizer would close it.
 	store *Store
+	watch uintptr // the ckv_watch handle
 
-	mu    sync.Mutex
-	wake  *sync.Cond
-	queue []queued
-	limit int
-	// Catch-up events (the library marks them) are outside the bound, as in the library.
-	catchUpQueued int
-	watch         uintptr // the ckv_watch handle, 0 until ckv_watch_callback returns
-	ended         bool    // the final CANCELED is queued
-	overrun       bool    // the queue overflowed before the handle was known
-	last          uint64  // the newest revision queued
-	err           error
+	mu  sync.Mutex
+	err error
 
 	closeOnce   sync.Once
 	releaseOnce sync.Once
@@ -179,10 +169,9 @@ func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watc
 		events:   make(chan Event),
 		done:     make(chan struct{}),
 		finished: make(chan struct{}),
-		limit:    int(options.buffer_size),
+		ready:    make(chan struct{}, 1),
 		store:    s,
 	}
-	w.wake = sync.NewCond(&w.mu)
 	w.handle = cgo.NewHandle(w)
 	k, kn := cText(key)
 	var watch C.uintptr_t
@@ -193,23 +182,13 @@ func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watc
 		w.handle.Delete()
 		return nil, err
 	}
-	w.mu.Lock()
 	w.watch = uintptr(watch)
-	overrun := w.overrun
-	w.mu.Unlock()
-	if overrun {
-		C.coordkv_go_watch_close(watch)
-	}
 	go w.forward()
 	if ctx.Done() != nil {
 		go func() {
 			select {
 			case <-ctx.Done():
-				w.mu.Lock()
-				if w.err == nil {
-					w.err = ctx.Err()
-				}
-				w.mu.Unlock()
+				w.fail(ctx.Err())
 				w.Close()
 			case <-w.finished:
 			}
@@ -235,9 +214,6 @@ func (w *Watcher) Err() error {
 func (w *Watcher) Close() error {
 	w.closeOnce.Do(func() { close(w.done) })
 	w.release()
-	w.mu.Lock()
-	w.wake.Broadcast()
-	w.mu.Unlock()
 	<-w.finished
 	return nil
 }
@@ -246,100 +222,62 @@ func (w *Watcher) Close() error {
 // forgets the cgo.Handle.
 func (w *Watcher) release() {
 	w.releaseOnce.Do(func() {
-		w.mu.Lock()
-		watch := w.watch
-		w.mu.Unlock()
-		C.coordkv_go_watch_close(C.uintptr_t(watch))
+		C.coordkv_go_watch_close(C.uintptr_t(w.watch))
 		w.handle.Delete()
 	})
 }
 
-// offer runs on a library delivery thread: queue the event, never wait.
-func (w *Watcher) offer(e Event) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if w.ended {
-		return
-	}
-	catchUp := e.CatchUp
-	if e.Kind != EventCanceled && !catchUp && len(w.queue)-w.catchUpQueued >= w.limit {
-		e = Event{
-			Kind:         EventCanceled,
-			Revision:     w.last,
-			CancelReason: CancelOverflow,
-			Message: fmt.Sprintf("the watcher did not keep up: %d events were waiting when revision %d arrived",
-				len(w.queue), e.Revision),
-		}
-		// Closing from inside a callback is allowed and makes this call the last.
-		if w.watch != 0 {
-			C.coordkv_go_watch_close(C.uintptr_t(w.watch))
-		} else {
-			w.overrun = true
-		}
-	}
-	if e.Kind == EventCanceled {
-		w.ended = true
-	} else {
-		w.last = e.Revision
-	}
-	if catchUp {
-		w.catchUpQueued++
-	}
-	w.queue = append(w.queue, queued{event: e, catchUp: catchUp})
-	w.wake.Signal()
-}
-
-// forward moves queued events onto the channel until the final one or Close.
+// forward takes the waiting events whenever the library signals and sends them on the
+// channel, until the final CANCELED, the end of the watch, or Close.
 func (w *Watcher) forward() {
 	defer close(w.finished)
 	defer close(w.events)
 	for {
-		w.mu.Lock()
-		for len(w.queue) == 0 && !w.isDone() {
-			w.wake.Wait()
-		}
-		if w.isDone() {
-			w.mu.Unlock()
-			return
-		}
-		next := w.queue[0]
-		w.queue[0] = queued{}
-		w.queue = w.queue[1:]
-		if next.catchUp {
-			w.catchUpQueued--
-		}
-		e := next.event
-		w.mu.Unlock()
 		select {
-		case w.events <- e:
+		case <-w.ready:
 		case <-w.done:
 			return
 		}
-		if e.Kind == EventCanceled {
-			w.mu.Lock()
-			if w.err == nil {
-				w.err = &WatchCanceledError{Reason: e.CancelReason, LastRevision: e.Revision, Message: e.Message}
+		for {
+			var event *C.ckv_event
+			var cerr *C.ckv_error
+			status := C.coordkv_go_watch_take(C.uintptr_t(w.watch), &event, &cerr)
+			if status == C.CKV_TIMEOUT {
+				C.ckv_error_free(cerr)
+				break // none waits: the library signals again when one does
 			}
-			w.mu.Unlock()
-			// The library calls no more: free its side now rather than at Close.
-			w.release()
-			return
+			if status != C.CKV_OK {
+				// CLOSED: ended (its CANCELED was sent already) or closed.
+				if err := errorFrom(status, cerr); status != C.CKV_CLOSED {
+					w.fail(err)
+				}
+				w.release()
+				return
+			}
+			e := eventFromC(event)
+			C.ckv_event_free(event)
+			select {
+			case w.events <- e:
+			case <-w.done:
+				return
+			}
+			if e.Kind == EventCanceled {
+				w.fail(&WatchCanceledError{Reason: e.CancelReason, LastRevision: e.Revision, Message: e.Message})
+				// The library sends nothing more: free its side now rather than at Close.
+				w.release()
+				return
+			}
 		}
 	}
 }
 
-type queued struct {
-	event   Event
-	catchUp bool
-}
-
-func (w *Watcher) isDone() bool {
-	select {
-	case <-w.done:
-		return true
-	default:
-		return false
+// fail records why the channel closes, unless a reason is known already.
+func (w *Watcher) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
 	}
+	w.mu.Unlock()
 }
 
 func eventFromC(event *C.ckv_event) Event {

@@ -22,7 +22,7 @@ pub struct ckv_watch {
     _opaque: [u8; 0],
 }
 
-static WATCHES: HandleTable<Watch> = HandleTable::new("watch", Kind::Watch);
+pub(super) static WATCHES: HandleTable<Watch> = HandleTable::new("watch", Kind::Watch);
 
 impl Closable for Watch {
     fn close(&self) {
@@ -84,7 +84,7 @@ pub unsafe extern "C" fn ckv_watch_options_init(options: *mut ckv_watch_options)
 ///
 /// # Safety
 /// `options` is NULL or points to a readable `ckv_watch_options`.
-unsafe fn core_options(options: *const ckv_watch_options) -> WatchOptions {
+pub(super) unsafe fn core_options(options: *const ckv_watch_options) -> WatchOptions {
     // SAFETY: NULL or readable, by this function's contract.
     match unsafe { options.as_ref() } {
         None => WatchOptions::default(),

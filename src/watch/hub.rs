@@ -12,7 +12,7 @@ use super::feed::{CatchUp, CatchUpMode, Feed};
 use super::registry::Registry;
 use super::watcher::Watch;
 pub(crate) use super::watcher::Watcher;
-use super::watcher::{Inner, Loss};
+use super::watcher::{Inner, Loss, Sink};
 use super::{CancelReason, Event, EventKind, WatchOptions};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
@@ -23,6 +23,21 @@ use std::sync::{Arc, Condvar, Mutex};
 
 /// What a callback watch runs for each event.
 pub type Callback = Box<dyn FnMut(&Event) + Send>;
+
+/// What a ready watch runs when events wait that its owner has not been told of.
+pub type ReadyHook = Box<dyn Fn() + Send + Sync>;
+
+/// How a watch's events leave its queue.
+pub enum Delivery {
+    /// The owner takes them with `Watch::next`.
+    Poll,
+    /// A delivery thread runs the callback for each, one at a time, in order.
+    Callback(Callback),
+    /// The owner takes them with `Watch::next` (without waiting), and a delivery thread
+    /// runs the hook once events wait after the owner last found the queue empty: an
+    /// event loop's wake-up (Go's runtime, asyncio) without a blocked thread per watch.
+    Ready(ReadyHook),
+}
 
 struct HubState {
     registry: Registry<Arc<Watcher>>,
@@ -181,12 +196,12 @@ impl Hub {
         wanted
     }
 
-    /// Opens a watch on `target`; `callback` makes it a callback watch.
+    /// Opens a watch on `target`, delivered as `delivered_by` says.
     pub fn watch(
         self: &Arc<Self>,
         target: &str,
         options: WatchOptions,
-        callback: Option<Callback>,
+        delivered_by: Delivery,
     ) -> Result<Watch> {
         if options.prefix {
             validate_prefix(target)?;
@@ -211,17 +226,21 @@ impl Hub {
         } else {
             CatchUpMode::Live
         };
-        let has_callback = callback.is_some();
+        let pushed = !matches!(delivered_by, Delivery::Poll);
         let ticks = options.progress_interval.is_some_and(|i| !i.is_zero());
-        delivery::start_threads(has_callback, ticks)?;
+        delivery::start_threads(pushed, ticks)?;
         let watcher = Arc::new_cyclic(|me| Watcher {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             target: target.into(),
             options,
             hub: Arc::downgrade(self),
-            inner: Mutex::new(Inner::default()),
+            // A ready watch's owner has seen nothing yet: the first event runs the hook.
+            inner: Mutex::new(Inner {
+                armed: true,
+                ..Inner::default()
+            }),
             changed: Condvar::new(),
-            callback: callback.map(Mutex::new),
+            sink: Sink::from(delivered_by),
             me: me.clone(),
         });
         let mut registered = Err(Error::internal("the feed never called register"));
@@ -251,7 +270,7 @@ impl Hub {
         if ticks {
             delivery::watch_progress(&watcher);
         }
-        if has_callback {
+        if pushed {
             watcher.schedule_if_pending();
         }
         Ok(Watch { watcher })

@@ -7,7 +7,7 @@
 
 use super::delivery;
 use super::feed::{CatchUp, CatchUpMode};
-use super::hub::{Callback, Hub};
+use super::hub::{Callback, Delivery, Hub, ReadyHook};
 use super::{CancelReason, Event, EventKind, WatchOptions};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
@@ -48,6 +48,9 @@ pub(super) struct Inner {
     /// Threads blocked on `Watcher::changed`: a change wakes them only when there are
     /// some, so an unread poll watch costs no futex call per event.
     pub(super) waiters: usize,
+    /// A ready watch's owner found the queue empty since the hook last ran: the next
+    /// queued event runs the hook again.
+    pub(super) armed: bool,
     /// Run once no callback is running (see `delivery::when_all_quiet`).
     pub(super) after_quiet: Vec<Box<dyn FnOnce() + Send>>,
 }
@@ -90,6 +93,23 @@ pub(super) enum Loss {
     Resync,
 }
 
+/// Where a watcher's events go (see `hub::Delivery`).
+pub(super) enum Sink {
+    Poll,
+    Callback(Mutex<Callback>),
+    Ready(ReadyHook),
+}
+
+impl From<Delivery> for Sink {
+    fn from(delivery: Delivery) -> Sink {
+        match delivery {
+            Delivery::Poll => Sink::Poll,
+            Delivery::Callback(callback) => Sink::Callback(Mutex::new(callback)),
+            Delivery::Ready(hook) => Sink::Ready(hook),
+        }
+    }
+}
+
 pub(crate) struct Watcher {
     pub(super) id: u64,
     pub(super) target: Box<str>,
@@ -97,7 +117,7 @@ pub(crate) struct Watcher {
     pub(super) hub: Weak<Hub>,
     pub(super) inner: Mutex<Inner>,
     pub(super) changed: Condvar,
-    pub(super) callback: Option<Mutex<Callback>>,
+    pub(super) sink: Sink,
     /// Itself, so a notification can hand an `Arc` to the delivery pool.
     pub(super) me: Weak<Watcher>,
 }
@@ -211,11 +231,16 @@ impl Watcher {
     /// Tells whoever waits that `inner` changed (the guard it was changed under): the
     /// delivery pool for a callback watch, a thread in `next` for a polled one.
     pub(super) fn notify(&self, inner: MutexGuard<'_, Inner>) {
-        if self.callback.is_some() {
-            drop(inner);
-            self.schedule_if_pending();
-        } else {
-            self.wake(inner);
+        match self.sink {
+            Sink::Poll => self.wake(inner),
+            Sink::Callback(_) => {
+                drop(inner);
+                self.schedule_if_pending();
+            }
+            Sink::Ready(_) => {
+                self.wake(inner);
+                self.schedule_if_pending();
+            }
         }
     }
 
@@ -254,6 +279,12 @@ impl Watcher {
         if inner.scheduled || inner.closed || inner.queue.is_empty() {
             return;
         }
+        if matches!(self.sink, Sink::Ready(_)) {
+            if !inner.armed {
+                return;
+            }
+            inner.armed = false;
+        }
         let Some(me) = self.me.upgrade() else {
             return;
         };
@@ -265,8 +296,10 @@ impl Watcher {
     /// One delivery step on a pool thread: run the callback for the next event. Returns
     /// whether the watcher still has events and goes back in the pool's queue.
     pub(crate) fn deliver_one(&self) -> bool {
-        let Some(callback) = &self.callback else {
-            return false;
+        let callback = match &self.sink {
+            Sink::Poll => return false,
+            Sink::Ready(hook) => return self.run_ready(hook),
+            Sink::Callback(callback) => callback,
         };
         let event = {
             let mut inner = lock(&self.inner);
@@ -298,6 +331,33 @@ impl Watcher {
         self.wake(inner);
         quiet.into_iter().for_each(|action| action());
         more
+    }
+
+    /// A ready watch's step on a pool thread: run the hook; run it again (`true`) when the
+    /// owner emptied the queue meanwhile and more events came.
+    fn run_ready(&self, hook: &ReadyHook) -> bool {
+        {
+            let mut inner = lock(&self.inner);
+            if inner.closed {
+                inner.scheduled = false;
+                self.wake(inner);
+                return false;
+            }
+            inner.running_on = Some(std::thread::current().id());
+        }
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(hook));
+        let mut inner = lock(&self.inner);
+        inner.running_on = None;
+        let again = !inner.closed && inner.armed && !inner.queue.is_empty();
+        if again {
+            inner.armed = false;
+        } else {
+            inner.scheduled = false;
+        }
+        let quiet = std::mem::take(&mut inner.after_quiet);
+        self.wake(inner);
+        quiet.into_iter().for_each(|action| action());
+        again
     }
 
     /// Runs `action` once no callback of this watcher is running: now, or on the
@@ -334,9 +394,11 @@ impl Watcher {
     /// a store — waiting could wait for itself or for a callback that waits for this one,
     /// so the rest is discarded and nothing is waited for.
     pub(crate) fn quiesce_after_end(&self) {
-        if self.callback.is_none() {
+        if matches!(self.sink, Sink::Poll) {
             return;
         }
+        // A ready watch's events wait for its owner: only a running hook is waited for.
+        let drained_here = matches!(self.sink, Sink::Callback(_));
         let mut inner = lock(&self.inner);
         if delivery::on_delivery_thread() {
             inner.closed = true;
@@ -346,7 +408,7 @@ impl Watcher {
         let me = std::thread::current().id();
         loop {
             let running_elsewhere = inner.running_on.is_some_and(|t| t != me);
-            let pending = !inner.closed && !inner.queue.is_empty();
+            let pending = drained_here && !inner.closed && !inner.queue.is_empty();
             if !running_elsewhere && !pending {
                 break;
             }
@@ -355,7 +417,7 @@ impl Watcher {
     }
 
     pub(super) fn next(&self, timeout: Option<Duration>) -> Result<Event> {
-        if self.callback.is_some() {
+        if matches!(self.sink, Sink::Callback(_)) {
             return Err(Error::invalid(
                 "this watch delivers to a callback; it cannot be polled",
             ));
@@ -369,6 +431,8 @@ impl Watcher {
             if let Some(event) = inner.take() {
                 return Ok(event);
             }
+            // Found empty: a ready watch's next queued event runs its hook.
+            inner.armed = true;
             let left = match deadline {
                 None => None,
                 Some(deadline) => {

@@ -123,6 +123,71 @@ static void test_resync_instead_of_history_lost(void) {
     ckv_close(store);
 }
 
+/* A ready watch: ready() only signals; the owner drains with ckv_watch_next(0) until
+ * CKV_TIMEOUT. Every event of a burst arrives, in order, with no lost wake-up. */
+struct ready_signal {
+    pthread_mutex_t lock;
+    pthread_cond_t cond;
+    int pending;
+    int calls;
+};
+
+static void on_ready(void *user_data) {
+    struct ready_signal *r = user_data;
+    pthread_mutex_lock(&r->lock);
+    r->pending = 1;
+    r->calls++;
+    pthread_cond_signal(&r->cond);
+    pthread_mutex_unlock(&r->lock);
+}
+
+static int wait_ready(struct ready_signal *r) {
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 30;
+    pthread_mutex_lock(&r->lock);
+    while (!r->pending) {
+        if (pthread_cond_timedwait(&r->cond, &r->lock, &deadline) != 0) break;
+    }
+    int got = r->pending;
+    r->pending = 0;
+    pthread_mutex_unlock(&r->lock);
+    return got;
+}
+
+static void test_ready_watch_drains_every_event(void) {
+    ckv_store *store = test_open_store("");
+    struct ready_signal r = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    ckv_watch_options opts;
+    ckv_watch_options_init(&opts);
+    opts.buffer_size = 1024;
+    ckv_watch *watch = NULL;
+    OK(ckv_watch_ready(store, "/ready/k", 8, &opts, on_ready, &r, &watch, NULL));
+    CHECK(ckv_watch_ready(store, "/ready/k", 8, &opts, NULL, &r, &watch, NULL) ==
+          CKV_INVALID_ARGUMENT);
+    enum { N = 200 };
+    uint64_t revs[N];
+    for (int i = 0; i < N; i++) revs[i] = put(store, "/ready/k", "v");
+    int got = 0, in_order = 1;
+    while (got < N && wait_ready(&r)) {
+        ckv_status st;
+        ckv_event *e;
+        while ((e = next(watch, 0, &st)) != NULL) {
+            if (got < N && ckv_event_revision(e) != revs[got]) in_order = 0;
+            got++;
+            ckv_event_free(e);
+        }
+        CHECK(st == CKV_TIMEOUT);
+    }
+    CHECK(got == N && in_order);
+    ckv_watch_close(watch);
+    int calls = r.calls;
+    put(store, "/ready/k", "after close");
+    sleep_ms(50);
+    CHECK(r.calls == calls); /* nothing is called after close returns */
+    ckv_close(store);
+}
+
 static void test_bad_arguments(void) {
     ckv_store *store = NULL;
     store = test_open_store("");
@@ -303,6 +368,7 @@ int main(int argc, char **argv) {
     RUN(test_poll);
     RUN(test_bad_arguments);
     RUN(test_resync_instead_of_history_lost);
+    RUN(test_ready_watch_drains_every_event);
     RUN(test_callback_order_and_self_close);
     RUN(test_close_from_another_thread_while_callbacks_run);
     RUN(test_poll_close_wakes_waiter_thread);
