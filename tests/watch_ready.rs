@@ -80,17 +80,21 @@ fn a_snapshot_wakes_the_owner_and_an_unread_watch_overflows_in_the_core() {
         woken
             .recv_timeout(WAIT)
             .expect("the snapshot wakes the owner");
-        // Not drained: five live writes overflow a buffer of four. A second watch tells
-        // when the hub has dispatched them all (on NATS that comes after the acks).
-        let barrier = store.watch("/o/a", WatchOptions::default()).unwrap();
+        // Not drained: five live writes overflow a buffer of four. On NATS events are
+        // dispatched after the acks: a write outside the watch's scope, seen by a second
+        // watch, says the hub has finished dispatching every write before it.
+        let fence = store.watch("/p/fence", WatchOptions::default()).unwrap();
         let mut last = 0;
         for i in 0..5 {
             last = store.put("/o/a", format!("{i}").as_bytes()).unwrap();
         }
-        while barrier.next(Some(WAIT)).unwrap().revision < last {}
+        let fenced_at = store.put("/p/fence", b"f").unwrap();
+        while fence.next(Some(WAIT)).unwrap().revision < fenced_at {}
         let mut kinds = Vec::new();
         let ended = loop {
-            let event = watch.next(Some(WAIT)).unwrap();
+            let event = watch
+                .next(Some(WAIT))
+                .unwrap_or_else(|e| panic!("{backend}: after {kinds:?}: {e}"));
             kinds.push(event.kind);
             if event.kind == EventKind::Canceled {
                 break event;

@@ -127,6 +127,8 @@ ckv_rmw_fn = CFUNCTYPE(
     ckv_status, c_void_p, POINTER(ckv_entry), POINTER(ckv_rmw_result)
 )
 ckv_watch_fn = CFUNCTYPE(None, c_void_p, POINTER(ckv_event))
+# Declared like every header function (test_ffi checks it); no Python API uses it yet.
+ckv_ready_fn = CFUNCTYPE(None, c_void_p)
 
 # ---- finding the library ------------------------------------------------------------
 
@@ -294,6 +296,20 @@ _declare(
         c_size_t,
         _p_options,
         ckv_watch_fn,
+        c_void_p,
+        POINTER(_p_watch),
+        _pp_error,
+    ],
+)
+_declare(
+    "ckv_watch_ready",
+    ckv_status,
+    [
+        _p_store,
+        c_char_p,
+        c_size_t,
+        _p_options,
+        ckv_ready_fn,
         c_void_p,
         POINTER(_p_watch),
         _pp_error,

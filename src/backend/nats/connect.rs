@@ -11,7 +11,7 @@ use async_nats::jetstream::{self, kv};
 use async_nats::{ConnectOptions, Event, ServerError};
 use std::future::Future;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -231,6 +231,7 @@ pub(super) fn connect_options(
     let tls_required = tls.required || urls.iter().any(|u| u.starts_with("tls://"));
     let violations = violations.clone();
     let connects = connects.clone();
+    let first_connect_seen = AtomicBool::new(false);
     let mut options = ConnectOptions::new()
         .connection_timeout(connect_timeout)
         .request_timeout(Some(request_timeout))
@@ -241,7 +242,10 @@ pub(super) fn connect_options(
         .reconnect_delay_callback(|attempts| Duration::from_millis((attempts as u64 * 50).min(250)))
         .event_callback(move |event| {
             let violations = violations.clone();
-            if matches!(event, Event::Connected) {
+            // The first Connected is the initial connection, which may be reported after
+            // the watch feed started: only later ones are reconnects.
+            if matches!(event, Event::Connected) && first_connect_seen.swap(true, Ordering::AcqRel)
+            {
                 connects.send_modify(|n| *n += 1);
             }
             async move {
