@@ -3,10 +3,11 @@
 //! `ckv_watch_next(watch, 0, ...)` until CKV_TIMEOUT; the core's queue, overflow and
 //! CANCELED apply as for any watch, and no thread is blocked per watch.
 
-use super::args::{callback_arg, error_out, required_out, text_arg};
-use super::store::{ckv_store, store_of};
-use super::watch::{ckv_watch, ckv_watch_options, core_options, WATCHES};
-use super::{ckv_error, ckv_status, guard};
+use super::args::callback_arg;
+use super::store::ckv_store;
+use super::watch::{ckv_watch, ckv_watch_options, open_watch};
+use super::{ckv_error, ckv_status};
+use crate::store::Store;
 use std::ffi::{c_char, c_void};
 
 /// A ready notification: `user_data` as given to `ckv_watch_ready`. It runs on a library
@@ -48,29 +49,19 @@ pub unsafe extern "C" fn ckv_watch_ready(
     watch_out: *mut *mut ckv_watch,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: readable, readable and writable, as this function's `# Safety` requires.
-        let (target, options, watch_out) = unsafe {
-            (
-                text_arg(key_or_prefix, len, "key_or_prefix")?,
-                core_options(options),
-                required_out(watch_out, "watch_out")?,
-            )
-        };
+    let open = |store: &Store, target: &str, options| {
         let target_fn = ReadyTarget {
             ready: callback_arg(ready)?,
             user_data,
         };
-        let watch = store.watch_ready(target, options, move || {
+        store.watch_ready(target, options, move || {
             // The whole target is captured (it is Send + Sync), not its raw fields.
             let target_fn = &target_fn;
             // SAFETY: the caller's function and user data, usable from delivery threads
             // (`# Safety`).
             unsafe { (target_fn.ready)(target_fn.user_data) };
-        })?;
-        WATCHES.publish(watch, watch_out)
-    })
+        })
+    };
+    // SAFETY: forwarded: this function's `# Safety` includes `open_watch`'s.
+    unsafe { open_watch(store, key_or_prefix, len, options, watch_out, err_out, open) }
 }

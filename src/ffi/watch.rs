@@ -13,6 +13,8 @@ use super::event::ckv_event;
 use super::handles::{Closable, HandleTable, Kind};
 use super::store::{ckv_store, store_of};
 use super::{ckv_error, ckv_status, guard, guard_value};
+use crate::error::Result;
+use crate::store::Store;
 use crate::watch::{Watch, WatchOptions, DEFAULT_BUFFER_SIZE};
 use std::ffi::{c_char, c_void};
 use std::time::Duration;
@@ -22,7 +24,7 @@ pub struct ckv_watch {
     _opaque: [u8; 0],
 }
 
-pub(super) static WATCHES: HandleTable<Watch> = HandleTable::new("watch", Kind::Watch);
+static WATCHES: HandleTable<Watch> = HandleTable::new("watch", Kind::Watch);
 
 impl Closable for Watch {
     fn close(&self) {
@@ -84,7 +86,7 @@ pub unsafe extern "C" fn ckv_watch_options_init(options: *mut ckv_watch_options)
 ///
 /// # Safety
 /// `options` is NULL or points to a readable `ckv_watch_options`.
-pub(super) unsafe fn core_options(options: *const ckv_watch_options) -> WatchOptions {
+unsafe fn core_options(options: *const ckv_watch_options) -> WatchOptions {
     // SAFETY: NULL or readable, by this function's contract.
     match unsafe { options.as_ref() } {
         None => WatchOptions::default(),
@@ -127,6 +129,34 @@ pub unsafe extern "C" fn ckv_watch_open(
     watch_out: *mut *mut ckv_watch,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: forwarded: this function's `# Safety` is `open_watch`'s.
+    unsafe {
+        open_watch(
+            store,
+            key_or_prefix,
+            len,
+            options,
+            watch_out,
+            err_out,
+            |s, t, o| s.watch(t, o),
+        )
+    }
+}
+
+/// What every watch-opening entry point does around its own `open`: convert the
+/// arguments, open the watch on the store, hand its handle to C.
+///
+/// # Safety
+/// As for `ckv_watch_open`.
+pub(super) unsafe fn open_watch(
+    store: *mut ckv_store,
+    key_or_prefix: *const c_char,
+    len: usize,
+    options: *const ckv_watch_options,
+    watch_out: *mut *mut ckv_watch,
+    err_out: *mut *mut ckv_error,
+    open: impl FnOnce(&Store, &str, WatchOptions) -> Result<Watch>,
+) -> ckv_status {
     // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
     let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
@@ -139,7 +169,7 @@ pub unsafe extern "C" fn ckv_watch_open(
                 required_out(watch_out, "watch_out")?,
             )
         };
-        WATCHES.publish(store.watch(target, options)?, watch_out)
+        WATCHES.publish(open(&store, target, options)?, watch_out)
     })
 }
 
@@ -206,31 +236,21 @@ pub unsafe extern "C" fn ckv_watch_callback(
     watch_out: *mut *mut ckv_watch,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: readable, readable and writable, as this function's `# Safety` requires.
-        let (target, options, watch_out) = unsafe {
-            (
-                text_arg(key_or_prefix, len, "key_or_prefix")?,
-                core_options(options),
-                required_out(watch_out, "watch_out")?,
-            )
-        };
+    let open = |store: &Store, target: &str, options| {
         let c = CallbackTarget {
             callback: callback_arg(callback)?,
             user_data,
         };
-        let watch = store.watch_callback(target, options, move |event| {
+        store.watch_callback(target, options, move |event| {
             let c = &c;
             let event = ckv_event::new(event.clone());
             // SAFETY: the caller's function and user data, usable from delivery threads
             // (`# Safety`), called as `ckv_watch_fn` documents: `event` alive for the call.
             unsafe { (c.callback)(c.user_data, &event) };
-        })?;
-        WATCHES.publish(watch, watch_out)
-    })
+        })
+    };
+    // SAFETY: forwarded: this function's `# Safety` includes `open_watch`'s.
+    unsafe { open_watch(store, key_or_prefix, len, options, watch_out, err_out, open) }
 }
 
 /// Closes a watch: it is unregistered and a thread blocked in `ckv_watch_next` returns

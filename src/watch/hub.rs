@@ -10,9 +10,10 @@
 use super::delivery;
 use super::feed::{CatchUp, CatchUpMode, Feed};
 use super::registry::Registry;
+use super::state::Inner;
 use super::watcher::Watch;
 pub(crate) use super::watcher::Watcher;
-use super::watcher::{Inner, Loss, Sink};
+use super::watcher::{Loss, Sink};
 use super::{CancelReason, Event, EventKind, WatchOptions};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};

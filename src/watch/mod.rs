@@ -53,6 +53,7 @@ pub(crate) mod delivery;
 pub mod feed;
 pub mod hub;
 pub mod registry;
+mod state;
 mod watcher;
 
 pub use feed::Feed;

@@ -1,5 +1,6 @@
-//! One watcher: its bounded queue, its state (live, resyncing, ended, closed), and the
-//! three ways events leave it (`Watch::next`, the delivery pool's `deliver_one`, close).
+//! One watcher: what it watches, where its events go (polled, a callback, a ready hook),
+//! and the ways events leave its queue (`Watch::next`, the delivery pool's `deliver_one`,
+//! close). Its state under the lock (`inner`: the queue and its life) is in `state`.
 //!
 //! The hub fills the queue under its own lock and then this watcher's (`inner`); a
 //! watcher never calls back into the hub while holding `inner`. The buffer bound counts
@@ -8,83 +9,14 @@
 use super::delivery;
 use super::feed::{CatchUp, CatchUpMode};
 use super::hub::{Callback, Delivery, Hub, ReadyHook};
+use super::state::Inner;
 use super::{CancelReason, Event, EventKind, WatchOptions};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::in_scope;
 use crate::sync::lock;
-use std::collections::VecDeque;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
-use std::thread::ThreadId;
 use std::time::{Duration, Instant};
-
-/// A queued event, and whether it counts against the watcher's buffer: catch-up (a
-/// snapshot, a replay, a resync) and the backlog read after a break do not.
-pub(super) struct Queued {
-    pub(super) event: Event,
-    pub(super) exempt: bool,
-}
-
-#[derive(Default)]
-pub(super) struct Inner {
-    pub(super) queue: VecDeque<Queued>,
-    /// How many queued events are exempt from the buffer bound.
-    pub(super) exempt: usize,
-    /// Live events may have been lost and a fresh snapshot is on its way: events are not
-    /// queued (the snapshot covers them) and no PROGRESS is sent until it arrives.
-    pub(super) resyncing: bool,
-    /// The final CANCELED is queued: nothing more will be.
-    pub(super) ended: bool,
-    /// The owner closed the watch: nothing more is delivered.
-    pub(super) closed: bool,
-    /// The final CANCELED was taken.
-    pub(super) finished: bool,
-    /// Every matching event up to here is queued (or was delivered).
-    pub(super) last_revision: u64,
-    /// A delivery thread owns this watcher until it puts it back.
-    pub(super) scheduled: bool,
-    /// The thread inside the callback right now.
-    pub(super) running_on: Option<ThreadId>,
-    /// Threads blocked on `Watcher::changed`: a change wakes them only when there are
-    /// some, so an unread poll watch costs no futex call per event.
-    pub(super) waiters: usize,
-    /// A ready watch's owner found the queue empty since the hook last ran: the next
-    /// queued event runs the hook again.
-    pub(super) armed: bool,
-    /// Run once no callback is running (see `delivery::when_all_quiet`).
-    pub(super) after_quiet: Vec<Box<dyn FnOnce() + Send>>,
-}
-
-impl Inner {
-    pub(super) fn live_len(&self) -> usize {
-        self.queue.len() - self.exempt
-    }
-
-    pub(super) fn push(&mut self, event: Event, exempt: bool) {
-        self.exempt += usize::from(exempt);
-        self.queue.push_back(Queued { event, exempt });
-    }
-
-    pub(super) fn clear(&mut self) {
-        self.queue.clear();
-        self.exempt = 0;
-    }
-
-    pub(super) fn end(&mut self, reason: CancelReason, last_revision: u64, message: String) {
-        self.last_revision = last_revision;
-        self.ended = true;
-        self.push(Event::canceled(reason, last_revision, message), false);
-    }
-
-    pub(super) fn take(&mut self) -> Option<Event> {
-        let Queued { event, exempt } = self.queue.pop_front()?;
-        self.exempt -= usize::from(exempt);
-        if event.kind == EventKind::Canceled {
-            self.finished = true;
-        }
-        Some(event)
-    }
-}
 
 /// What a possible loss of events did to one watcher.
 pub(super) enum Loss {
