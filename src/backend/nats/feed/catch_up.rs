@@ -273,7 +273,6 @@ impl NatsFeed {
         policy: DeliverPolicy,
         reading: &mut Reading<'_>,
     ) -> Result<()> {
-        self.count_temporary_consumer();
         self.backend
             .walk(filter, policy, false, &mut |record| reading.add(record))
             .await

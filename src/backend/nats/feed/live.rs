@@ -107,7 +107,6 @@ impl NatsFeed {
                     continue;
                 }
             };
-            self.consumers_created.fetch_add(1, Ordering::Relaxed);
             gaps.restart_after(start - 1);
             let name = consumer.cached_info().name.clone();
             let messages = consumer

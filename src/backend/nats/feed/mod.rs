@@ -60,7 +60,7 @@ use crate::watch::feed::{CatchUp, CatchUpMode, Feed};
 use crate::watch::Hub;
 use async_nats::jetstream::stream::{Config as StreamConfig, Stream};
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock, Weak};
 use tokio::sync::watch;
 
@@ -78,8 +78,6 @@ pub struct NatsFeed {
     subjects: Mutex<Subjects>,
     generation: watch::Sender<u64>,
     closed: AtomicBool,
-    /// Consumers created by this feed, live and temporary (diagnostics and tests).
-    consumers_created: AtomicU64,
     /// Set when the consumer task has ended (and deleted its consumer).
     stopped: (Mutex<bool>, Condvar),
 }
@@ -145,7 +143,6 @@ impl NatsFeed {
             subjects: Mutex::new(Subjects::default()),
             generation: watch::channel(0).0,
             closed: AtomicBool::new(false),
-            consumers_created: AtomicU64::new(0),
             stopped: (Mutex::new(false), Condvar::new()),
         })
     }
@@ -160,11 +157,6 @@ impl NatsFeed {
             *lock(&feed.stopped.0) = true;
             feed.stopped.1.notify_all();
         });
-    }
-
-    /// How many server-side consumers this feed has created so far.
-    pub fn consumers_created(&self) -> u64 {
-        self.consumers_created.load(Ordering::Relaxed)
     }
 
     fn hub(&self) -> Option<Arc<Hub>> {
@@ -203,10 +195,6 @@ impl NatsFeed {
         within(limit, "read the bucket's stream info", stream.info())
             .await
             .cloned()
-    }
-
-    fn count_temporary_consumer(&self) {
-        self.consumers_created.fetch_add(1, Ordering::Relaxed);
     }
 }
 
