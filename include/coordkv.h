@@ -564,93 +564,6 @@ const char *ckv_event_message(const struct ckv_event *event);
 void ckv_event_free(struct ckv_event *event);
 
 /**
- * Like `ckv_watch_open`, but `ready(user_data)` is called on a library delivery thread
- * whenever events wait after `ckv_watch_next` last returned CKV_TIMEOUT for this watch
- * (and once the first events are queued): take them with `ckv_watch_next(watch, 0, ...)`
- * until CKV_TIMEOUT, then wait for the next call. Overflow, catch-up and CANCELED work
- * as for a polled watch. After `ckv_watch_close` returns on a thread that is not a
- * delivery thread, `ready` is not running and is never called again, so `user_data` may
- * then be freed. UNAVAILABLE when the delivery threads cannot be started.
- *
- * # Safety
- * As for `ckv_watch_open`; moreover `ready` and `user_data` may be used from the
- * library's delivery threads until the watch is closed (see above).
- */
-ckv_status ckv_watch_ready(struct ckv_store *store,
-                           const char *key_or_prefix,
-                           size_t len,
-                           const struct ckv_watch_options *options,
-                           ckv_ready_fn ready,
-                           void *user_data,
-                           struct ckv_watch **watch_out,
-                           struct ckv_error **err_out);
-
-/**
- * Sets the value a read-modify-write callback wants written (copied; the last call wins).
- *
- * # Safety
- * `result` is NULL or the `result` a `ckv_rmw_fn` received, during that call; `value` is
- * readable for `value_len` bytes.
- */
-ckv_status ckv_rmw_set_value(struct ckv_rmw_result *result,
-                             const uint8_t *value,
-                             size_t value_len);
-
-/**
- * Reads `key`, calls `callback(user_data, current, result)`, and writes the value it set
- * with create/update at the revision read (a delete tombstone's revision included).
- * On a conflicting concurrent write it retries with backoff (bounded; then CKV_CONFLICT).
- * The final revision goes to `*revision_out` (optional).
- *
- * # Safety
- * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
- * `callback` is a function that behaves as `ckv_rmw_fn` says, given `user_data`.
- */
-ckv_status ckv_read_modify_write(struct ckv_store *store,
-                                 const char *key,
-                                 size_t key_len,
-                                 ckv_rmw_fn callback,
-                                 void *user_data,
-                                 uint64_t *revision_out,
-                                 struct ckv_error **err_out);
-
-/**
- * Opens a store by URL: `"mem://"` (in-process) or `"nats://host:port[,host:port...]"`.
- * On success `*store_out` receives a handle to close with `ckv_close`.
- * Errors: INVALID_ARGUMENT (NULL, bad URL), UNAVAILABLE, UNAUTHORIZED, ...
- *
- * # Safety
- * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
- */
-ckv_status ckv_open(const char *url,
-                    struct ckv_store **store_out,
-                    struct ckv_error **err_out);
-
-/**
- * Opens a store from a JSON config (NUL-terminated UTF-8); see the README for the
- * fields. Unknown fields and wrong types are INVALID_ARGUMENT.
- *
- * # Safety
- * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
- */
-ckv_status ckv_open_config(const char *json,
-                           struct ckv_store **store_out,
-                           struct ckv_error **err_out);
-
-/**
- * Closes a store and releases its resources. NULL, a handle already closed and a value
- * that is not a store handle are no-ops. Calls racing on other threads finish or fail
- * with CKV_CLOSED; any later use of the handle fails with CKV_CLOSED and never touches
- * freed memory. Every watch of the store ends with CKV_CANCEL_STORE_CLOSED.
- *
- * Callbacks: on a thread that is not a delivery thread, when this returns no callback of
- * the store's watches is running and none is ever called again — also when the store
- * was already closed by a callback. Called from inside a callback it returns at once:
- * no callback is started after it, and callbacks already running finish on their own.
- */
-void ckv_close(struct ckv_store *store);
-
-/**
  * Writes `value` under `key` unconditionally; the new revision goes to `*revision_out`
  * (optional, may be NULL). `key` is `key_len` bytes of UTF-8, not NUL-terminated.
  *
@@ -791,6 +704,93 @@ ckv_status ckv_history(struct ckv_store *store,
                        size_t key_len,
                        struct ckv_entry_list **entries_out,
                        struct ckv_error **err_out);
+
+/**
+ * Like `ckv_watch_open`, but `ready(user_data)` is called on a library delivery thread
+ * whenever events wait after `ckv_watch_next` last returned CKV_TIMEOUT for this watch
+ * (and once the first events are queued): take them with `ckv_watch_next(watch, 0, ...)`
+ * until CKV_TIMEOUT, then wait for the next call. Overflow, catch-up and CANCELED work
+ * as for a polled watch. After `ckv_watch_close` returns on a thread that is not a
+ * delivery thread, `ready` is not running and is never called again, so `user_data` may
+ * then be freed. UNAVAILABLE when the delivery threads cannot be started.
+ *
+ * # Safety
+ * As for `ckv_watch_open`; moreover `ready` and `user_data` may be used from the
+ * library's delivery threads until the watch is closed (see above).
+ */
+ckv_status ckv_watch_ready(struct ckv_store *store,
+                           const char *key_or_prefix,
+                           size_t len,
+                           const struct ckv_watch_options *options,
+                           ckv_ready_fn ready,
+                           void *user_data,
+                           struct ckv_watch **watch_out,
+                           struct ckv_error **err_out);
+
+/**
+ * Sets the value a read-modify-write callback wants written (copied; the last call wins).
+ *
+ * # Safety
+ * `result` is NULL or the `result` a `ckv_rmw_fn` received, during that call; `value` is
+ * readable for `value_len` bytes.
+ */
+ckv_status ckv_rmw_set_value(struct ckv_rmw_result *result,
+                             const uint8_t *value,
+                             size_t value_len);
+
+/**
+ * Reads `key`, calls `callback(user_data, current, result)`, and writes the value it set
+ * with create/update at the revision read (a delete tombstone's revision included).
+ * On a conflicting concurrent write it retries with backoff (bounded; then CKV_CONFLICT).
+ * The final revision goes to `*revision_out` (optional).
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
+ * `callback` is a function that behaves as `ckv_rmw_fn` says, given `user_data`.
+ */
+ckv_status ckv_read_modify_write(struct ckv_store *store,
+                                 const char *key,
+                                 size_t key_len,
+                                 ckv_rmw_fn callback,
+                                 void *user_data,
+                                 uint64_t *revision_out,
+                                 struct ckv_error **err_out);
+
+/**
+ * Opens a store by URL: `"mem://"` (in-process) or `"nats://host:port[,host:port...]"`.
+ * On success `*store_out` receives a handle to close with `ckv_close`.
+ * Errors: INVALID_ARGUMENT (NULL, bad URL), UNAVAILABLE, UNAUTHORIZED, ...
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
+ */
+ckv_status ckv_open(const char *url,
+                    struct ckv_store **store_out,
+                    struct ckv_error **err_out);
+
+/**
+ * Opens a store from a JSON config (NUL-terminated UTF-8); see the README for the
+ * fields. Unknown fields and wrong types are INVALID_ARGUMENT.
+ *
+ * # Safety
+ * The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
+ */
+ckv_status ckv_open_config(const char *json,
+                           struct ckv_store **store_out,
+                           struct ckv_error **err_out);
+
+/**
+ * Closes a store and releases its resources. NULL, a handle already closed and a value
+ * that is not a store handle are no-ops. Calls racing on other threads finish or fail
+ * with CKV_CLOSED; any later use of the handle fails with CKV_CLOSED and never touches
+ * freed memory. Every watch of the store ends with CKV_CANCEL_STORE_CLOSED.
+ *
+ * Callbacks: on a thread that is not a delivery thread, when this returns no callback of
+ * the store's watches is running and none is ever called again — also when the store
+ * was already closed by a callback. Called from inside a callback it returns at once:
+ * no callback is started after it, and callbacks already running finish on their own.
+ */
+void ckv_close(struct ckv_store *store);
 
 /**
  * The store's latest revision (0 when nothing was ever written) into `*revision_out`.

@@ -24,24 +24,14 @@ pub fn utf8<'a>(bytes: &'a [u8], what: &str) -> Result<&'a str> {
 
 /// Checks raw bytes and returns them as a valid key.
 pub fn key_from_bytes(bytes: &[u8]) -> Result<&str> {
-    let key = std::str::from_utf8(bytes).map_err(|e| {
-        Error::invalid(format!(
-            "key is not valid UTF-8 (bad byte at offset {})",
-            e.valid_up_to()
-        ))
-    })?;
+    let key = utf8(bytes, "key")?;
     validate_key(key)?;
     Ok(key)
 }
 
 /// Checks raw bytes and returns them as a valid prefix.
 pub fn prefix_from_bytes(bytes: &[u8]) -> Result<&str> {
-    let prefix = std::str::from_utf8(bytes).map_err(|e| {
-        Error::invalid(format!(
-            "prefix is not valid UTF-8 (bad byte at offset {})",
-            e.valid_up_to()
-        ))
-    })?;
+    let prefix = utf8(bytes, "prefix")?;
     validate_prefix(prefix)?;
     Ok(prefix)
 }
@@ -118,12 +108,21 @@ pub fn matches_prefix(key: &str, prefix: &str) -> bool {
     key.as_bytes().starts_with(prefix.as_bytes())
 }
 
-/// Whether `key` is in a watch's scope: `target` itself, or under it when `prefix`.
-pub fn in_scope(key: &str, target: &str, prefix: bool) -> bool {
-    if prefix {
-        matches_prefix(key, target)
-    } else {
-        key == target
+/// What a watch covers: the key `target` itself, or every key under it when `prefix`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope<'a> {
+    pub target: &'a str,
+    pub prefix: bool,
+}
+
+impl Scope<'_> {
+    /// Whether `key` is in this scope.
+    pub fn contains(&self, key: &str) -> bool {
+        if self.prefix {
+            matches_prefix(key, self.target)
+        } else {
+            key == self.target
+        }
     }
 }
 

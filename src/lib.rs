@@ -20,6 +20,8 @@ pub mod config;
 pub mod entry;
 pub mod error;
 pub mod key;
+mod per_process;
+pub mod retry;
 pub mod runtime;
 pub mod store;
 mod sync;
@@ -31,7 +33,8 @@ pub use backend::Capability;
 pub use config::Config;
 pub use entry::{Entry, Operation};
 pub use error::{Error, ErrorKind, Result};
-pub use store::{RetryPolicy, Store};
+pub use retry::RetryPolicy;
+pub use store::Store;
 pub use watch::{CancelReason, Event, EventKind, Watch, WatchOptions};
 
 /// The library version, as in Cargo.toml.

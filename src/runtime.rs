@@ -9,27 +9,21 @@
 //! runtime is left alone (never dropped: its workers do not exist to be joined), a fresh
 //! one is built on demand, and every handle opened before the fork sees a changed fork
 //! generation and fails with `CLOSED` instead of waiting on a thread that is gone. Nothing
-//! here holds a lock across `fork()`: the slot is a pointer swapped with compare-and-swap.
+//! here holds a lock across `fork()`: the runtime lives in a `PerProcess` cell.
 
 use crate::error::{Error, ErrorKind, Result};
 
+use crate::per_process::PerProcess;
 use std::future::Future;
-use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Once;
 use tokio::runtime::{Builder, Handle, Runtime};
 
 static FORK_GENERATION: AtomicU64 = AtomicU64::new(0);
 static ATFORK: Once = Once::new();
 
-/// A runtime and the fork generation it was built in. Never freed.
-struct Built {
-    fork_generation: u64,
-    runtime: Runtime,
-    /// The runtime this one replaced in a forked child; kept so it stays reachable.
-    _previous: *mut Built,
-}
-
-static RUNTIME: AtomicPtr<Built> = AtomicPtr::new(std::ptr::null_mut());
+/// The runtime of this process (a forked child builds its own).
+static RUNTIME: PerProcess<Runtime> = PerProcess::new();
 
 extern "C" fn after_fork_in_child() {
     FORK_GENERATION.fetch_add(1, Ordering::SeqCst);
@@ -69,37 +63,19 @@ fn worker_threads() -> usize {
 
 /// The runtime's handle, building the runtime on first use (and again after a fork).
 pub fn handle() -> Result<Handle> {
-    let fork_generation = fork_generation();
-    loop {
-        let current = RUNTIME.load(Ordering::Acquire);
-        // SAFETY: non-null pointers here come from Box::into_raw and are never freed.
-        if let Some(built) = unsafe { current.as_ref() } {
-            if built.fork_generation == fork_generation {
-                return Ok(built.runtime.handle().clone());
-            }
-        }
-        let runtime = Builder::new_multi_thread()
+    let build = || {
+        Builder::new_multi_thread()
             .worker_threads(worker_threads())
             .thread_name("coordkv-io")
             .enable_io()
             .enable_time()
             .build()
-            .map_err(|e| Error::internal(format!("cannot start the tokio runtime: {e}")))?;
-        let fresh = Box::into_raw(Box::new(Built {
-            fork_generation,
-            runtime,
-            _previous: current,
-        }));
-        if RUNTIME
-            .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
-            .is_err()
-        {
-            // Another thread built one first; ours was never published, so shut it down.
-            // SAFETY: `fresh` was never shared.
-            let ours = unsafe { Box::from_raw(fresh) };
-            ours.runtime.shutdown_background();
-        }
-    }
+            .map_err(|e| Error::internal(format!("cannot start the tokio runtime: {e}")))
+    };
+    // A runtime built by a thread that lost the race was never used: stop it without
+    // waiting (this may run on a thread where blocking is not allowed).
+    let runtime = RUNTIME.get_or_try_init(build, Runtime::shutdown_background)?;
+    Ok(runtime.handle().clone())
 }
 
 /// Runs a future to completion from a non-runtime thread (a C caller, a delivery thread).

@@ -17,25 +17,8 @@ use crate::watch::{Event, Hub, Watch, WatchOptions};
 use bytes::Bytes;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-/// How `read_modify_write` retries a lost compare-and-swap.
-#[derive(Debug, Clone, Copy)]
-pub struct RetryPolicy {
-    pub max_attempts: u32,
-    pub initial_backoff: Duration,
-    pub max_backoff: Duration,
-}
-
-impl Default for RetryPolicy {
-    fn default() -> Self {
-        RetryPolicy {
-            max_attempts: 200,
-            initial_backoff: Duration::from_micros(20),
-            max_backoff: Duration::from_millis(20),
-        }
-    }
-}
+pub use crate::retry::RetryPolicy;
 
 /// What the caller's function sees in `read_modify_write`: the key's live entry, if any.
 pub type Current<'a> = Option<&'a Entry>;
@@ -177,26 +160,30 @@ impl Store {
 
     /// Live keys under `prefix`, sorted.
     pub fn keys(&self, prefix: &str) -> Result<Vec<String>> {
-        let backend = self.live()?;
-        validate_prefix(prefix)?;
-        let mut keys = Vec::new();
-        backend.scan(prefix, false, &mut |entry| {
-            keys.push(entry.key.to_string());
-            true
-        })?;
-        Ok(keys)
+        self.scan_collect(prefix, false, |entry| entry.key.to_string())
     }
 
     /// Live entries under `prefix`, sorted by key.
     pub fn list(&self, prefix: &str) -> Result<Vec<Entry>> {
+        self.scan_collect(prefix, true, |entry| entry)
+    }
+
+    /// Every live entry under `prefix`, in key order, through `take` (`values == false`
+    /// lets a backend skip reading values).
+    fn scan_collect<T>(
+        &self,
+        prefix: &str,
+        values: bool,
+        mut take: impl FnMut(Entry) -> T,
+    ) -> Result<Vec<T>> {
         let backend = self.live()?;
         validate_prefix(prefix)?;
-        let mut entries = Vec::new();
-        backend.scan(prefix, true, &mut |entry| {
-            entries.push(entry);
+        let mut found = Vec::new();
+        backend.scan(prefix, values, &mut |entry| {
+            found.push(take(entry));
             true
         })?;
-        Ok(entries)
+        Ok(found)
     }
 
     /// Retained entries of `key`, oldest first, tombstones included; `NotFound` if none.
@@ -228,13 +215,8 @@ impl Store {
     ) -> Result<u64> {
         let backend = self.live()?;
         validate_key(key)?;
-        let mut backoff = policy.initial_backoff;
         let mut last_conflict = None;
-        for attempt in 0..policy.max_attempts.max(1) {
-            if attempt > 0 {
-                std::thread::sleep(jitter(backoff));
-                backoff = (backoff * 2).min(policy.max_backoff);
-            }
+        let written = policy.retry(|| {
             let latest = backend.latest(key)?;
             let live = latest.as_ref().filter(|e| e.is_live());
             let value = modify(live)?;
@@ -245,18 +227,23 @@ impl Store {
                 None => backend.create(key, value),
             };
             match written {
-                Err(e) if e.kind() == ErrorKind::Conflict => last_conflict = Some(e),
-                other => return other,
+                Err(e) if e.kind() == ErrorKind::Conflict => {
+                    last_conflict = Some(e);
+                    Ok(None)
+                }
+                other => other.map(Some),
             }
-        }
-        let current = last_conflict.map_or(0, |e| e.current_revision());
-        Err(Error::conflict(
-            current,
-            format!(
-                "read_modify_write of {key:?} gave up after {} conflicting attempts",
-                policy.max_attempts.max(1)
-            ),
-        ))
+        })?;
+        written.ok_or_else(|| {
+            let current = last_conflict.map_or(0, |e| e.current_revision());
+            Error::conflict(
+                current,
+                format!(
+                    "read_modify_write of {key:?} gave up after {} conflicting attempts",
+                    policy.max_attempts.max(1)
+                ),
+            )
+        })
     }
 
     pub fn read_modify_write(
@@ -356,25 +343,4 @@ impl Drop for Store {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// A uniformly random duration in `[0, max]`, from a per-thread xorshift generator.
-fn jitter(max: Duration) -> Duration {
-    use std::cell::Cell;
-    thread_local! {
-        static STATE: Cell<u64> = Cell::new({
-            use std::hash::BuildHasher;
-            std::collections::hash_map::RandomState::new().hash_one(std::thread::current().id()) | 1
-        });
-    }
-    let r = STATE.with(|s| {
-        let mut x = s.get();
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        s.set(x);
-        x
-    });
-    let nanos = max.as_nanos().max(1) as u64;
-    Duration::from_nanos(r % (nanos + 1))
 }

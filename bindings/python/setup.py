@@ -7,9 +7,9 @@ coordkv/_ffi.py looks for it first. The code is pure Python calling through ctyp
 so the tag is py3-none-<platform>: any Python 3, this platform's library.
 """
 
+import importlib.util
 import os
 import shutil
-import sys
 from pathlib import Path
 
 from setuptools import setup
@@ -20,12 +20,11 @@ from setuptools.dist import Distribution
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent.parent
 
-if sys.platform == "darwin":
-    LIBRARY_FILE = "libcoordkv.dylib"
-elif sys.platform == "win32":
-    LIBRARY_FILE = "coordkv.dll"
-else:
-    LIBRARY_FILE = "libcoordkv.so"
+# The platform's file name, from the package without importing it (that loads the library).
+_spec = importlib.util.spec_from_file_location("_library_file", HERE / "coordkv" / "_library_file.py")
+_library_file = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_library_file)
+LIBRARY_FILE = _library_file.LIBRARY_FILE
 
 
 def find_library() -> Path:

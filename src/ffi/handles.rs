@@ -26,8 +26,8 @@
 
 use super::args::Out;
 use crate::error::{Error, ErrorKind, Result};
-use crate::runtime;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use crate::per_process::{InProcess, PerProcess};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 #[cfg(not(target_pointer_width = "64"))]
@@ -40,15 +40,15 @@ struct Slot<T> {
     closing: bool,
 }
 
-/// The table of one fork generation.
-struct Generation<T> {
-    fork_generation: u64,
+/// The table of one process.
+struct Slots<T> {
     slots: RwLock<(Vec<Slot<T>>, Vec<usize>)>,
     /// How many slots were ever made (read without the lock after a fork).
     issued: AtomicUsize,
-    /// The table this one replaced in a forked child; kept so it stays reachable.
-    previous: *mut Generation<T>,
 }
+
+/// A process's table and the fork generation it was made in.
+type Generation<T> = InProcess<Slots<T>>;
 
 /// Which table a handle belongs to, encoded in it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -59,13 +59,10 @@ pub enum Kind {
 }
 
 pub struct HandleTable<T> {
-    current: AtomicPtr<Generation<T>>,
+    tables: PerProcess<Slots<T>>,
     what: &'static str,
     kind: Kind,
 }
-
-// SAFETY: the raw pointers only ever point to leaked `Generation`s, which are Sync when T is.
-unsafe impl<T: Send + Sync> Sync for HandleTable<T> {}
 
 const TAG: u64 = 1 << 63;
 const FORK_BITS: u64 = 0x7F;
@@ -106,7 +103,7 @@ fn decode(handle: usize) -> Option<Decoded> {
 impl<T: Send + Sync> HandleTable<T> {
     pub const fn new(what: &'static str, kind: Kind) -> Self {
         HandleTable {
-            current: AtomicPtr::new(std::ptr::null_mut()),
+            tables: PerProcess::new(),
             what,
             kind,
         }
@@ -114,31 +111,10 @@ impl<T: Send + Sync> HandleTable<T> {
 
     /// This process's table, created on first use and again in a forked child.
     fn table(&self) -> &Generation<T> {
-        let fork_generation = runtime::fork_generation();
-        loop {
-            let current = self.current.load(Ordering::Acquire);
-            // SAFETY: non-null pointers here come from Box::into_raw and are never freed.
-            if let Some(table) = unsafe { current.as_ref() } {
-                if table.fork_generation == fork_generation {
-                    return table;
-                }
-            }
-            let fresh = Box::into_raw(Box::new(Generation {
-                fork_generation,
-                slots: RwLock::new((Vec::new(), Vec::new())),
-                issued: AtomicUsize::new(0),
-                previous: current,
-            }));
-            match self
-                .current
-                .compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire)
-            {
-                // SAFETY: just published; lives for the rest of the process.
-                Ok(_) => return unsafe { &*fresh },
-                // SAFETY: never published, so nobody else can see it.
-                Err(_) => drop(unsafe { Box::from_raw(fresh) }),
-            }
-        }
+        self.tables.get_or_init(|| Slots {
+            slots: RwLock::new((Vec::new(), Vec::new())),
+            issued: AtomicUsize::new(0),
+        })
     }
 
     /// Stores `value` and returns its handle (never 0); `LIMIT` when the table is full.
@@ -194,7 +170,7 @@ impl<T: Send + Sync> HandleTable<T> {
         }
         let table = self.table();
         if decoded.fork_bits != table.fork_generation & FORK_BITS {
-            return Err(if self.issued_before_fork(table, &decoded) {
+            return Err(if self.issued_before_fork(&decoded) {
                 Error::new(
                     ErrorKind::Closed,
                     format!("{what} was opened before fork(); open a new one in this process"),
@@ -210,18 +186,12 @@ impl<T: Send + Sync> HandleTable<T> {
     }
 
     /// Whether an older table (of a parent process) could have handed out this handle.
-    fn issued_before_fork(&self, table: &Generation<T>, decoded: &Decoded) -> bool {
-        let mut older = table.previous;
-        // SAFETY: leaked tables, never freed; only their atomics are read (no lock).
-        while let Some(parent) = unsafe { older.as_ref() } {
-            if parent.fork_generation & FORK_BITS == decoded.fork_bits
+    fn issued_before_fork(&self, decoded: &Decoded) -> bool {
+        // Only their atomics are read: a parent's lock may be held by a thread not here.
+        self.tables.generations().any(|parent| {
+            parent.fork_generation & FORK_BITS == decoded.fork_bits
                 && decoded.index < parent.issued.load(Ordering::Acquire)
-            {
-                return true;
-            }
-            older = parent.previous;
-        }
-        false
+        })
     }
 
     /// The object behind `handle`; `InvalidArgument` for NULL, a handle of another kind or

@@ -38,6 +38,7 @@ pub mod entry;
 pub mod error;
 pub mod event;
 pub mod handles;
+pub mod kv;
 pub mod ready;
 pub mod rmw;
 pub mod store;

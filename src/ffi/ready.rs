@@ -63,5 +63,14 @@ pub unsafe extern "C" fn ckv_watch_ready(
         })
     };
     // SAFETY: forwarded: this function's `# Safety` includes `open_watch`'s.
-    unsafe { open_watch(store, key_or_prefix, len, options, watch_out, err_out, open) }
+    unsafe {
+        open_watch(
+            store,
+            (key_or_prefix, len),
+            options,
+            watch_out,
+            err_out,
+            open,
+        )
+    }
 }

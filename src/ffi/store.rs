@@ -1,17 +1,13 @@
-//! Store handles and the key-value operations.
-//!
-//! Each function: look the handle up, turn `(ptr, len)` buffers into slices and text,
-//! call `Store`, write the `_out` parameters only on success.
+//! Store handles: open, close, the store's revision, and [`with_store`], the prologue
+//! every call on a store shares (the panic guard, `err_out`, the handle looked up).
+//! The key-value operations themselves are in `kv`.
 //!
 //! Every function here has the same `# Safety` contract, the header's conventions:
 //! buffers are NULL (with length 0) or readable for their length during the call, and
 //! each `*_out` pointer is NULL or valid for a write. Handles are not pointers: any value
 //! is checked (see `handles`).
 
-use super::args::{
-    bytes_arg, cstr_arg, error_out, hand_over, optional_out, required_out, text_arg,
-};
-use super::entry::{ckv_entry, ckv_entry_list, ckv_key_list};
+use super::args::{cstr_arg, error_out, required_out, Out};
 use super::handles::{Closable, HandleTable, Kind};
 use super::{ckv_error, ckv_status, guard, guard_value};
 use crate::error::Result;
@@ -56,14 +52,8 @@ pub unsafe extern "C" fn ckv_open(
     store_out: *mut *mut ckv_store,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        // SAFETY: `url` is a C string and `store_out` writable, as `# Safety` requires.
-        let (url, store_out) =
-            unsafe { (cstr_arg(url, "url")?, required_out(store_out, "store_out")?) };
-        STORES.publish(Store::open(url)?, store_out)
-    })
+    // SAFETY: forwarded: `open_from`'s `# Safety` is this function's.
+    unsafe { open_from((url, "url"), store_out, err_out, Store::open) }
 }
 
 /// Opens a store from a JSON config (NUL-terminated UTF-8); see the README for the
@@ -77,17 +67,28 @@ pub unsafe extern "C" fn ckv_open_config(
     store_out: *mut *mut ckv_store,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    // SAFETY: forwarded: `open_from`'s `# Safety` is this function's.
+    unsafe { open_from((json, "json config"), store_out, err_out, Store::open_json) }
+}
+
+/// Both ways to open: a C string in, a new store handle out.
+///
+/// # Safety
+/// `text` is NULL or a NUL-terminated string; `store_out` and `err_out` are NULL or
+/// writable.
+unsafe fn open_from(
+    (text, what): (*const c_char, &str),
+    store_out: *mut *mut ckv_store,
+    err_out: *mut *mut ckv_error,
+    open: impl FnOnce(&str) -> Result<Store>,
+) -> ckv_status {
     // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
     let err_out = unsafe { error_out(err_out) };
     guard(err_out, || {
-        // SAFETY: `json` is a C string and `store_out` writable, as `# Safety` requires.
-        let (json, store_out) = unsafe {
-            (
-                cstr_arg(json, "json config")?,
-                required_out(store_out, "store_out")?,
-            )
-        };
-        STORES.publish(Store::open_json(json)?, store_out)
+        // SAFETY: `text` is a C string and `store_out` writable, as `# Safety` requires.
+        let (text, store_out) =
+            unsafe { (cstr_arg(text, what)?, required_out(store_out, "store_out")?) };
+        STORES.publish(open(text)?, store_out)
     })
 }
 
@@ -105,301 +106,13 @@ pub extern "C" fn ckv_close(store: *mut ckv_store) {
     guard_value((), || STORES.close(store))
 }
 
-/// Writes `value` under `key` unconditionally; the new revision goes to `*revision_out`
-/// (optional, may be NULL). `key` is `key_len` bytes of UTF-8, not NUL-terminated.
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_put(
-    store: *mut ckv_store,
-    key: *const c_char,
-    key_len: usize,
-    value: *const u8,
-    value_len: usize,
-    revision_out: *mut u64,
-    err_out: *mut *mut ckv_error,
+/// The prologue every store call shares: the panic guard, `err_out`, the handle looked up.
+pub(crate) fn with_store(
+    handle: *mut ckv_store,
+    err_out: Out<'_, *mut ckv_error>,
+    call: impl FnOnce(&Store) -> Result<()>,
 ) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: buffers readable, `revision_out` NULL or writable, as `# Safety` requires.
-        let (key, value, revision_out) = unsafe {
-            (
-                text_arg(key, key_len, "key")?,
-                bytes_arg(value, value_len, "value")?,
-                optional_out(revision_out),
-            )
-        };
-        revision_out.set(store.put(key, value)?);
-        Ok(())
-    })
-}
-
-/// Reads the latest live entry of `key` into `*entry_out` (free with `ckv_entry_free`).
-/// CKV_NOT_FOUND when the key was never written, or was deleted, purged or expired.
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_get(
-    store: *mut ckv_store,
-    key: *const c_char,
-    key_len: usize,
-    entry_out: *mut *mut ckv_entry,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: `key` readable and `entry_out` writable, as `# Safety` requires.
-        let (key, entry_out) = unsafe {
-            (
-                text_arg(key, key_len, "key")?,
-                required_out(entry_out, "entry_out")?,
-            )
-        };
-        entry_out.set(hand_over(ckv_entry::new(store.get(key)?)));
-        Ok(())
-    })
-}
-
-/// Writes only if `key` has no live value (a delete tombstone counts as none);
-/// otherwise CKV_CONFLICT, with the current revision in the error.
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_create(
-    store: *mut ckv_store,
-    key: *const c_char,
-    key_len: usize,
-    value: *const u8,
-    value_len: usize,
-    revision_out: *mut u64,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: buffers readable, `revision_out` NULL or writable, as `# Safety` requires.
-        let (key, value, revision_out) = unsafe {
-            (
-                text_arg(key, key_len, "key")?,
-                bytes_arg(value, value_len, "value")?,
-                optional_out(revision_out),
-            )
-        };
-        revision_out.set(store.create(key, value)?);
-        Ok(())
-    })
-}
-
-/// Writes only if the latest revision of `key` is `revision` (a delete tombstone's revision
-/// counts, and so does a purge marker's; `revision == 0` writes only a key that has never
-/// been written); otherwise CKV_CONFLICT, with the current revision in the error
-/// (`ckv_error_current_revision`).
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_update(
-    store: *mut ckv_store,
-    key: *const c_char,
-    key_len: usize,
-    value: *const u8,
-    value_len: usize,
-    revision: u64,
-    revision_out: *mut u64,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: buffers readable, `revision_out` NULL or writable, as `# Safety` requires.
-        let (key, value, revision_out) = unsafe {
-            (
-                text_arg(key, key_len, "key")?,
-                bytes_arg(value, value_len, "value")?,
-                optional_out(revision_out),
-            )
-        };
-        revision_out.set(store.update(key, value, revision)?);
-        Ok(())
-    })
-}
-
-/// Writes a delete tombstone for `key` (also when it has no live value). With
-/// `revision != 0` only if the key's latest revision is `revision` (else CKV_CONFLICT).
-/// The tombstone's revision goes to `*revision_out` (optional).
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_delete(
-    store: *mut ckv_store,
-    key: *const c_char,
-    key_len: usize,
-    revision: u64,
-    revision_out: *mut u64,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: `key` readable and `revision_out` NULL or writable, as `# Safety` requires.
-        let (key, revision_out) =
-            unsafe { (text_arg(key, key_len, "key")?, optional_out(revision_out)) };
-        revision_out.set(store.delete(key, revision)?);
-        Ok(())
-    })
-}
-
-/// Drops the history of `key`, leaving a purge marker whose revision goes to
-/// `*revision_out` (optional).
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_purge(
-    store: *mut ckv_store,
-    key: *const c_char,
-    key_len: usize,
-    revision_out: *mut u64,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: `key` readable and `revision_out` NULL or writable, as `# Safety` requires.
-        let (key, revision_out) =
-            unsafe { (text_arg(key, key_len, "key")?, optional_out(revision_out)) };
-        revision_out.set(store.purge(key)?);
-        Ok(())
-    })
-}
-
-/// Deletes every live key under `prefix` (which starts with '/'); how many goes to
-/// `*count_out` (optional). Each key is deleted at the revision it was listed with, so a
-/// key rewritten meanwhile keeps its newer value and is not counted.
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_delete_prefix(
-    store: *mut ckv_store,
-    prefix: *const c_char,
-    prefix_len: usize,
-    count_out: *mut u64,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: `prefix` readable and `count_out` NULL or writable, as `# Safety` requires.
-        let (prefix, count_out) = unsafe {
-            (
-                text_arg(prefix, prefix_len, "prefix")?,
-                optional_out(count_out),
-            )
-        };
-        count_out.set(store.delete_prefix(prefix)?);
-        Ok(())
-    })
-}
-
-/// The live keys under `prefix`, sorted, into `*keys_out` (free with `ckv_key_list_free`).
-/// A prefix ending in '/' is segment-aligned; any other matches byte-wise.
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_keys(
-    store: *mut ckv_store,
-    prefix: *const c_char,
-    prefix_len: usize,
-    keys_out: *mut *mut ckv_key_list,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: `prefix` readable and `keys_out` writable, as `# Safety` requires.
-        let (prefix, keys_out) = unsafe {
-            (
-                text_arg(prefix, prefix_len, "prefix")?,
-                required_out(keys_out, "keys_out")?,
-            )
-        };
-        keys_out.set(hand_over(ckv_key_list::new(store.keys(prefix)?)));
-        Ok(())
-    })
-}
-
-/// The live entries under `prefix`, sorted by key, into `*entries_out`
-/// (free with `ckv_entry_list_free`).
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_list(
-    store: *mut ckv_store,
-    prefix: *const c_char,
-    prefix_len: usize,
-    entries_out: *mut *mut ckv_entry_list,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: `prefix` readable and `entries_out` writable, as `# Safety` requires.
-        let (prefix, entries_out) = unsafe {
-            (
-                text_arg(prefix, prefix_len, "prefix")?,
-                required_out(entries_out, "entries_out")?,
-            )
-        };
-        entries_out.set(hand_over(ckv_entry_list::new(store.list(prefix)?)));
-        Ok(())
-    })
-}
-
-/// The retained revisions of `key`, oldest first, tombstones included, into
-/// `*entries_out` (free with `ckv_entry_list_free`). CKV_NOT_FOUND if none is retained.
-///
-/// # Safety
-/// The header's conventions: each buffer readable for its length, each `*_out` NULL or writable.
-#[no_mangle]
-pub unsafe extern "C" fn ckv_history(
-    store: *mut ckv_store,
-    key: *const c_char,
-    key_len: usize,
-    entries_out: *mut *mut ckv_entry_list,
-    err_out: *mut *mut ckv_error,
-) -> ckv_status {
-    // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
-    let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
-        // SAFETY: `key` readable and `entries_out` writable, as `# Safety` requires.
-        let (key, entries_out) = unsafe {
-            (
-                text_arg(key, key_len, "key")?,
-                required_out(entries_out, "entries_out")?,
-            )
-        };
-        entries_out.set(hand_over(ckv_entry_list::new(store.history(key)?)));
-        Ok(())
-    })
+    guard(err_out, || call(&*store_of(handle)?))
 }
 
 /// The store's latest revision (0 when nothing was ever written) into `*revision_out`.
@@ -414,8 +127,7 @@ pub unsafe extern "C" fn ckv_last_revision(
 ) -> ckv_status {
     // SAFETY: `err_out` is NULL or writable, as this function's `# Safety` requires.
     let err_out = unsafe { error_out(err_out) };
-    guard(err_out, || {
-        let store = store_of(store)?;
+    with_store(store, err_out, |store| {
         // SAFETY: `revision_out` is writable, as `# Safety` requires.
         let revision_out = unsafe { required_out(revision_out, "revision_out")? };
         revision_out.set(store.last_revision()?);

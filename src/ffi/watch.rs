@@ -129,18 +129,9 @@ pub unsafe extern "C" fn ckv_watch_open(
     watch_out: *mut *mut ckv_watch,
     err_out: *mut *mut ckv_error,
 ) -> ckv_status {
+    let target = (key_or_prefix, len);
     // SAFETY: forwarded: this function's `# Safety` is `open_watch`'s.
-    unsafe {
-        open_watch(
-            store,
-            key_or_prefix,
-            len,
-            options,
-            watch_out,
-            err_out,
-            |s, t, o| s.watch(t, o),
-        )
-    }
+    unsafe { open_watch(store, target, options, watch_out, err_out, Store::watch) }
 }
 
 /// What every watch-opening entry point does around its own `open`: convert the
@@ -150,8 +141,7 @@ pub unsafe extern "C" fn ckv_watch_open(
 /// As for `ckv_watch_open`.
 pub(super) unsafe fn open_watch(
     store: *mut ckv_store,
-    key_or_prefix: *const c_char,
-    len: usize,
+    (key_or_prefix, len): (*const c_char, usize),
     options: *const ckv_watch_options,
     watch_out: *mut *mut ckv_watch,
     err_out: *mut *mut ckv_error,
@@ -250,7 +240,16 @@ pub unsafe extern "C" fn ckv_watch_callback(
         })
     };
     // SAFETY: forwarded: this function's `# Safety` includes `open_watch`'s.
-    unsafe { open_watch(store, key_or_prefix, len, options, watch_out, err_out, open) }
+    unsafe {
+        open_watch(
+            store,
+            (key_or_prefix, len),
+            options,
+            watch_out,
+            err_out,
+            open,
+        )
+    }
 }
 
 /// Closes a watch: it is unregistered and a thread blocked in `ckv_watch_next` returns

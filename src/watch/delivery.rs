@@ -14,9 +14,9 @@
 //! started fails that open with `UNAVAILABLE` and leaves nothing behind.
 //!
 //! Fork: the child has the parent's memory but none of its threads, and any lock a
-//! parent thread held at the fork stays held for good. So the pool and the ticker of a
-//! fork generation are reached through an atomic pointer (no process-wide lock), and a
-//! child builds fresh ones on first use, leaving the parent's untouched but reachable.
+//! parent thread held at the fork stays held for good. So the pool and the ticker live in
+//! a `PerProcess` cell (no process-wide lock): a child builds fresh ones on first use,
+//! leaving the parent's untouched.
 //!
 //! Waiting on callbacks: a close never waits on a delivery thread (a callback closing
 //! another watch, or a store, while that one's callback closes it back would otherwise
@@ -25,11 +25,11 @@
 
 use super::hub::Watcher;
 use crate::error::{Error, ErrorKind, Result};
-use crate::runtime::fork_generation;
+use crate::per_process::PerProcess;
 use crate::sync::lock;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, Weak};
 use std::time::{Duration, Instant};
 
@@ -50,10 +50,9 @@ fn delivery_threads() -> usize {
         .unwrap_or(2)
 }
 
-/// The threads of one fork generation. Never freed (a forked child's copy has no
-/// threads to join), so a `&'static` to one stays valid.
+/// The threads of one process. Never freed (a forked child's copy has no threads to
+/// join), so a `&'static` to one stays valid.
 struct Threads {
-    fork_generation: u64,
     sender: Sender<Arc<Watcher>>,
     receiver: Receiver<Arc<Watcher>>,
     /// Delivery threads started so far (the lock is this generation's own).
@@ -61,46 +60,23 @@ struct Threads {
     ticking: Mutex<Vec<Ticking>>,
     tick: Condvar,
     ticker_started: Mutex<bool>,
-    /// The generation this one replaced in a forked child; kept so it stays reachable.
-    _previous: *mut Threads,
 }
 
-// SAFETY: `_previous` only points to a leaked `Threads`, which is Sync.
-unsafe impl Sync for Threads {}
-// SAFETY: as for Sync: the only raw pointer is to a leaked `Threads`, never freed.
-unsafe impl Send for Threads {}
+static THREADS: PerProcess<Threads> = PerProcess::new();
 
-static THREADS: AtomicPtr<Threads> = AtomicPtr::new(std::ptr::null_mut());
-
-/// This fork generation's threads (none started yet on first use).
+/// This process's threads (none started yet on first use).
 fn threads() -> &'static Threads {
-    let generation = fork_generation();
-    loop {
-        let current = THREADS.load(Ordering::Acquire);
-        // SAFETY: non-null pointers here come from Box::into_raw and are never freed.
-        if let Some(threads) = unsafe { current.as_ref() } {
-            if threads.fork_generation == generation {
-                return threads;
-            }
-        }
+    THREADS.get_or_init(|| {
         let (sender, receiver) = unbounded();
-        let fresh = Box::into_raw(Box::new(Threads {
-            fork_generation: generation,
+        Threads {
             sender,
             receiver,
             delivering: Mutex::new(0),
             ticking: Mutex::new(Vec::new()),
             tick: Condvar::new(),
             ticker_started: Mutex::new(false),
-            _previous: current,
-        }));
-        match THREADS.compare_exchange(current, fresh, Ordering::AcqRel, Ordering::Acquire) {
-            // SAFETY: just published; lives for the rest of the process.
-            Ok(_) => return unsafe { &*fresh },
-            // SAFETY: never published, so nobody else can see it.
-            Err(_) => drop(unsafe { Box::from_raw(fresh) }),
         }
-    }
+    })
 }
 
 fn cannot_start(what: &str, error: std::io::Error) -> Error {

@@ -3,6 +3,10 @@
 
 use crate::entry::Entry;
 use crate::error::Result;
+pub use crate::key::Scope;
+
+/// How a feed hands a catch-up to the hub (see [`Feed::catch_up`]).
+pub type Register<'a> = &'a mut dyn FnMut(CatchUp);
 
 /// What a watch wants before live events.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -34,17 +38,11 @@ pub trait Feed: Send + Sync {
     /// Computes the catch-up for `target` (a key, or a prefix when `prefix`) and calls
     /// `register` with it such that every event after `CatchUp::through` is dispatched
     /// after `register` returns, and none at or before it is dispatched afterwards.
-    fn catch_up(
-        &self,
-        target: &str,
-        prefix: bool,
-        mode: CatchUpMode,
-        register: &mut dyn FnMut(CatchUp),
-    ) -> Result<()>;
+    fn catch_up(&self, scope: Scope, mode: CatchUpMode, register: Register) -> Result<()>;
 
     /// A watcher on `target` left the hub (closed, ended, or never registered): a feed
     /// that subscribes per target may stop following it. Called under the hub's lock.
-    fn release(&self, _target: &str, _prefix: bool) {}
+    fn release(&self, _scope: Scope) {}
 
     /// The hub closed: stop feeding it and release server-side resources.
     fn shutdown(&self) {}

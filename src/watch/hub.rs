@@ -103,7 +103,7 @@ impl Hub {
     fn unfile(&self, state: &mut HubState, ids: Vec<u64>) {
         for id in ids {
             if let Some(watcher) = state.registry.remove(id) {
-                self.feed.release(&watcher.target, watcher.options.prefix);
+                self.feed.release(watcher.scope());
             }
         }
     }
@@ -245,27 +245,22 @@ impl Hub {
             me: me.clone(),
         });
         let mut registered = Err(Error::internal("the feed never called register"));
-        self.feed
-            .catch_up(target, watcher.options.prefix, mode, &mut |catch_up| {
-                registered = self.register(&watcher, mode, catch_up, false);
-            })?;
+        self.feed.catch_up(watcher.scope(), mode, &mut |catch_up| {
+            registered = self.register(&watcher, mode, catch_up, false);
+        })?;
         if matches!(registered, Ok(false)) && watcher.options.resync && !lock(&watcher.inner).ended
         {
             // The replay's history is gone and the watcher asked for a fresh snapshot
             // instead of CANCELED(history lost).
             registered = Err(Error::internal("the feed never called register"));
-            self.feed.catch_up(
-                target,
-                watcher.options.prefix,
-                CatchUpMode::Snapshot,
-                &mut |catch_up| {
+            self.feed
+                .catch_up(watcher.scope(), CatchUpMode::Snapshot, &mut |catch_up| {
                     registered = self.register(&watcher, CatchUpMode::Snapshot, catch_up, true);
-                },
-            )?;
+                })?;
         }
         if !matches!(registered, Ok(true)) {
             // Not filed (refused, or ended at once by history lost): the feed may forget it.
-            self.feed.release(target, watcher.options.prefix);
+            self.feed.release(watcher.scope());
         }
         registered?;
         if ticks {
@@ -326,7 +321,7 @@ impl Hub {
     pub(super) fn unregister(&self, id: u64) {
         let mut state = lock(&self.state);
         if let Some(watcher) = state.registry.remove(id) {
-            self.feed.release(&watcher.target, watcher.options.prefix);
+            self.feed.release(watcher.scope());
         }
     }
 
@@ -357,7 +352,7 @@ impl Hub {
     pub fn end_all(&self, reason: CancelReason, message: &str) {
         let mut state = lock(&self.state);
         for watcher in state.registry.drain() {
-            self.feed.release(&watcher.target, watcher.options.prefix);
+            self.feed.release(watcher.scope());
             let mut inner = lock(&watcher.inner);
             let last = inner.last_revision;
             inner.end(reason, last, message.to_string());

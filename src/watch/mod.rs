@@ -63,14 +63,15 @@ pub use watcher::Watch;
 use crate::entry::{Entry, Operation};
 use std::time::Duration;
 
-/// What kind of event a watcher receives. Discriminants are the `CKV_EVENT_*` codes.
+/// What kind of event a watcher receives. Discriminants are the `CKV_EVENT_*` codes; a
+/// data event's is its operation's `ckv_operation` code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[repr(i32)]
 pub enum EventKind {
-    Put = 1,
-    Delete = 2,
-    Purge = 3,
-    Expired = 4,
+    Put = Operation::Put as i32,
+    Delete = Operation::Delete as i32,
+    Purge = Operation::Purge as i32,
+    Expired = Operation::Expired as i32,
     /// The snapshot is complete: every key that matched at `revision` was delivered.
     Synced = 5,
     /// Every matching event up to `revision` was delivered before this one.

@@ -13,7 +13,7 @@ use super::state::Inner;
 use super::{CancelReason, Event, EventKind, WatchOptions};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
-use crate::key::in_scope;
+use crate::key::Scope;
 use crate::sync::lock;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -56,12 +56,15 @@ pub(crate) struct Watcher {
 
 impl Watcher {
     pub(super) fn matches(&self, key: &str) -> bool {
-        in_scope(key, &self.target, self.options.prefix)
+        self.scope().contains(key)
     }
 
     /// The watched key or prefix, and whether it is a prefix.
-    pub(crate) fn scope(&self) -> (&str, bool) {
-        (&self.target, self.options.prefix)
+    pub(crate) fn scope(&self) -> Scope<'_> {
+        Scope {
+            target: &self.target,
+            prefix: self.options.prefix,
+        }
     }
 
     pub(crate) fn progress_interval(&self) -> Option<Duration> {

@@ -14,9 +14,25 @@ from __future__ import annotations
 
 import itertools
 from contextlib import contextmanager
-from typing import Dict, Generic, Iterator, Optional, TypeVar
+from typing import Callable, Dict, Generic, Iterator, Optional, TypeVar
 
 _T = TypeVar("_T")
+_F = TypeVar("_F", bound=Callable[..., object])
+
+
+class PythonCallback(Generic[_F]):
+    """A Python function C calls back, and the first exception it raised: an exception
+    never unwinds into C, it is kept here for the Python side to raise or report."""
+
+    __slots__ = ("function", "raised")
+
+    def __init__(self, function: _F) -> None:
+        self.function = function
+        self.raised: Optional[BaseException] = None
+
+    def keep_first(self, raised: BaseException) -> None:
+        if self.raised is None:
+            self.raised = raised
 
 
 class Registry(Generic[_T]):

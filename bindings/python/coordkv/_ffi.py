@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import ctypes
 import os
-import sys
 from ctypes import (
     CFUNCTYPE,
     POINTER,
@@ -32,6 +31,8 @@ from ctypes import (
 )
 from pathlib import Path
 from typing import List, Optional
+
+from ._library_file import LIBRARY_FILE
 
 # ---- opaque handles and objects (never dereferenced from Python) --------------------
 
@@ -131,13 +132,6 @@ ckv_watch_fn = CFUNCTYPE(None, c_void_p, POINTER(ckv_event))
 ckv_ready_fn = CFUNCTYPE(None, c_void_p)
 
 # ---- finding the library ------------------------------------------------------------
-
-if sys.platform == "darwin":
-    LIBRARY_FILE = "libcoordkv.dylib"
-elif sys.platform == "win32":
-    LIBRARY_FILE = "coordkv.dll"
-else:
-    LIBRARY_FILE = "libcoordkv.so"
 
 _PACKAGE_DIR = Path(__file__).resolve().parent
 

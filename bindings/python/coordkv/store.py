@@ -17,15 +17,21 @@ from __future__ import annotations
 
 import ctypes
 import json
-import operator
 from typing import Any, Callable, List, Mapping, Optional, Union
 
 from . import _ffi
-from ._callbacks import Registry
+from ._callbacks import PythonCallback, Registry
 from ._handle import NativeHandle
 from .entry import Entry, borrowed_bytes, entry_from_native, entry_value
 from .errors import CoordkvError, call, invalid_argument
-from .watch import Watch, WatchCallback, open_callback_watch, open_watch, watch_options
+from .watch import (
+    Watch,
+    WatchCallback,
+    open_callback_watch,
+    open_watch,
+    unsigned_64,
+    watch_options,
+)
 
 Key = Union[str, bytes, bytearray, memoryview]
 """A key or prefix: str (sent as UTF-8) or raw bytes-like (sent as they are)."""
@@ -36,7 +42,6 @@ Value = Union[str, bytes, bytearray, memoryview]
 ModifyFunction = Callable[[Optional[bytes]], Value]
 """read_modify_write's function: current value (None when the key has none) -> new."""
 
-_U64_LIMIT = 1 << 64
 
 
 def _key_bytes(key: Key) -> bytes:
@@ -61,13 +66,6 @@ def _value_bytes(value: Value) -> bytes:
     raise TypeError(f"a value must be bytes-like or str, not {type(value).__name__}")
 
 
-def _revision(revision: int) -> int:
-    number = operator.index(revision)
-    if not 0 <= number < _U64_LIMIT:
-        raise invalid_argument(f"revision {number} does not fit in uint64")
-    return number
-
-
 def _c_string(text: str, what: str) -> bytes:
     if not isinstance(text, str):
         raise TypeError(f"{what} must be str, not {type(text).__name__}")
@@ -77,17 +75,8 @@ def _c_string(text: str, what: str) -> bytes:
     return data
 
 
-class _ModifyCall:
-    """One read_modify_write in progress: the function, and what it raised, if anything."""
-
-    __slots__ = ("modify", "raised")
-
-    def __init__(self, modify: ModifyFunction) -> None:
-        self.modify = modify
-        self.raised: Optional[BaseException] = None
-
-
-_modify_calls: Registry[_ModifyCall] = Registry()
+# The read_modify_write calls in progress: each one's function, and what it raised.
+_modify_calls: Registry[PythonCallback[ModifyFunction]] = Registry()
 
 
 def _call_modify(user_data: Optional[int], current: Any, result: Any) -> int:
@@ -95,12 +84,12 @@ def _call_modify(user_data: Optional[int], current: Any, result: Any) -> int:
     if modify_call is None:
         return _ffi.CKV_INTERNAL
     try:
-        value = modify_call.modify(entry_value(current) if current else None)
+        value = modify_call.function(entry_value(current) if current else None)
         data = _value_bytes(value)
         status: int = _ffi.lib.ckv_rmw_set_value(result, data, len(data))
         return status
     except BaseException as raised:  # nothing may unwind into C
-        modify_call.raised = raised
+        modify_call.keep_first(raised)
         return _ffi.CKV_CANCELED
 
 
@@ -195,7 +184,7 @@ class Store(NativeHandle):
             len(k),
             v,
             len(v),
-            _revision(revision),
+            unsigned_64(revision, "revision"),
             ctypes.byref(new_revision),
         )
         return new_revision.value
@@ -211,7 +200,7 @@ class Store(NativeHandle):
             self._handle,
             k,
             len(k),
-            _revision(revision),
+            unsigned_64(revision, "revision"),
             ctypes.byref(tombstone),
         )
         return tombstone.value
@@ -277,7 +266,7 @@ class Store(NativeHandle):
         raises aborts the call and is raised here unchanged, with nothing written.
         """
         k = _key_bytes(key)
-        modify_call = _ModifyCall(modify)
+        modify_call = PythonCallback(modify)
         revision = ctypes.c_uint64()
         with _modify_calls.registered(modify_call) as token:
             try:
@@ -322,72 +311,25 @@ class Store(NativeHandle):
         with Event.resync set, instead of CANCELED(HISTORY_LOST). Iterate the returned
         Watch, or call next().
         """
-        options = _options(
-            prefix,
-            start_revision,
-            snapshot,
-            prev_value,
-            ignore_deletes,
-            buffer_size,
-            progress_interval,
-            resync,
+        options = watch_options(
+            prefix=prefix,
+            start_revision=start_revision,
+            snapshot=snapshot,
+            prev_value=prev_value,
+            ignore_deletes=ignore_deletes,
+            buffer_size=buffer_size,
+            progress_interval=progress_interval,
+            resync=resync,
         )
         return open_watch(self, self._handle, _key_bytes(key), options)
 
-    def watch_callback(
-        self,
-        key: Key,
-        callback: WatchCallback,
-        *,
-        prefix: bool = False,
-        start_revision: int = 0,
-        snapshot: bool = False,
-        prev_value: bool = False,
-        ignore_deletes: bool = False,
-        buffer_size: Optional[int] = None,
-        progress_interval: Optional[float] = None,
-        resync: bool = False,
-    ) -> Watch:
-        """Like watch(), but `callback(event)` is called on a library thread, one event
-        at a time and in order, until the watch ends or is closed. The callback may call
-        any coordkv method, including close() on its own watch; an exception it raises is
-        kept on Watch.error and does not stop the watch."""
-        options = _options(
-            prefix,
-            start_revision,
-            snapshot,
-            prev_value,
-            ignore_deletes,
-            buffer_size,
-            progress_interval,
-            resync,
-        )
-        return open_callback_watch(self, self._handle, _key_bytes(key), options, callback)
-
-
-def _options(
-    prefix: bool,
-    start_revision: int,
-    snapshot: bool,
-    prev_value: bool,
-    ignore_deletes: bool,
-    buffer_size: Optional[int],
-    progress_interval: Optional[float],
-    resync: bool,
-) -> Any:
-    if buffer_size is not None and not 0 <= operator.index(buffer_size) < _U64_LIMIT:
-        raise invalid_argument(f"buffer_size {buffer_size} is out of range")
-    return watch_options(
-        prefix=prefix,
-        start_revision=_revision(start_revision),
-        snapshot=snapshot,
-        prev_value=prev_value,
-        ignore_deletes=ignore_deletes,
-        buffer_size=buffer_size,
-        progress_interval=progress_interval,
-        resync=resync,
-    )
-
+    def watch_callback(self, key: Key, callback: WatchCallback, **options: Any) -> Watch:
+        """Like watch(), with the same keyword options, but `callback(event)` is called on
+        a library thread, one event at a time and in order, until the watch ends or is
+        closed. The callback may call any coordkv method, including close() on its own
+        watch; an exception it raises is kept on Watch.error and does not stop the watch."""
+        native_options = watch_options(**options)
+        return open_callback_watch(self, self._handle, _key_bytes(key), native_options, callback)
 
 def _take_entry_list(entries: Any) -> List[Entry]:
     """Copies a ckv_entry_list into Entries and frees it."""

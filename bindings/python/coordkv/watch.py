@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import ctypes
 import enum
+import operator
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 from . import _ffi
-from ._callbacks import Registry
+from ._callbacks import PythonCallback, Registry
 from ._handle import NativeHandle
 from .entry import Entry, entry_from_native
 from .errors import ClosedError, invalid_argument, raise_for
@@ -104,17 +105,8 @@ WatchCallback = Callable[[Event], None]
 """A callback watch's function; it runs on a library thread, one event at a time."""
 
 
-class _CallbackWatch:
-    """What the trampoline needs to reach a callback watch's function."""
-
-    __slots__ = ("callback", "error")
-
-    def __init__(self, callback: WatchCallback) -> None:
-        self.callback = callback
-        self.error: Optional[BaseException] = None
-
-
-_callback_watches: Registry[_CallbackWatch] = Registry()
+# The open callback watches: each one's function, and the first exception it raised.
+_callback_watches: Registry[PythonCallback[WatchCallback]] = Registry()
 
 # A library delivery thread is not a Python thread: for each call ctypes creates a Python
 # thread state and deletes it afterwards, under the interpreter's thread-list lock. A
@@ -136,10 +128,9 @@ def _deliver(user_data: Optional[int], event: Any) -> None:
     if state is None:
         return
     try:
-        state.callback(event_from_native(event))
+        state.function(event_from_native(event))
     except BaseException as raised:  # noqa: BLE001 - nothing may unwind into C
-        if state.error is None:
-            state.error = raised
+        state.keep_first(raised)
 
 
 _watch_trampoline = _ffi.ckv_watch_fn(_deliver)
@@ -152,34 +143,34 @@ def _close_watch(handle: Any, token: Optional[int]) -> None:
         _callback_watches.discard(token)
 
 
-def watch_options(
-    *,
-    prefix: bool,
-    start_revision: int,
-    snapshot: bool,
-    prev_value: bool,
-    ignore_deletes: bool,
-    buffer_size: Optional[int],
-    progress_interval: Optional[float],
-    resync: bool,
-) -> _ffi.ckv_watch_options:
+def watch_options(*, prefix=False, start_revision=0, snapshot=False, prev_value=False,
+                  ignore_deletes=False, buffer_size=None, progress_interval=None, resync=False,
+                  ) -> _ffi.ckv_watch_options:  # fmt: skip (Store.watch() types and documents them)
     """The C options struct: the library's defaults, then what the caller set."""
     options = _ffi.ckv_watch_options()
     _ffi.lib.ckv_watch_options_init(ctypes.byref(options))
     options.prefix = bool(prefix)
-    options.start_revision = start_revision
+    options.start_revision = unsigned_64(start_revision, "start_revision")
     options.snapshot = bool(snapshot)
     options.prev_value = bool(prev_value)
     options.ignore_deletes = bool(ignore_deletes)
     options.resync = bool(resync)
     if buffer_size is not None:
-        options.buffer_size = buffer_size
+        options.buffer_size = unsigned_64(buffer_size, "buffer_size")
     if progress_interval is not None:
         milliseconds = max(0, round(progress_interval * 1000))
         if milliseconds > _U64_MAX:
             raise invalid_argument(f"progress_interval {progress_interval} s is too large")
         options.progress_interval_ms = milliseconds
     return options
+
+
+def unsigned_64(number: int, what: str) -> int:
+    """`number` as an int that fits a uint64_t: a typed error here, not ctypes' overflow."""
+    number = operator.index(number)
+    if not 0 <= number <= _U64_MAX:
+        raise invalid_argument(f"{what} {number} does not fit in uint64")
+    return number
 
 
 class Watch(NativeHandle):
@@ -215,7 +206,7 @@ class Watch(NativeHandle):
     def error(self) -> Optional[BaseException]:
         """The first exception a callback watch's function raised, if any."""
         state = _callback_watches.get(self._token)
-        return state.error if state is not None else None
+        return state.raised if state is not None else None
 
     def _next_once(self, timeout_ms: int) -> Optional[Event]:
         event = ctypes.POINTER(_ffi.ckv_event)()
@@ -287,7 +278,7 @@ def open_callback_watch(
 ) -> Watch:
     if not callable(callback):
         raise TypeError("a watch callback must be callable")
-    token = _callback_watches.add(_CallbackWatch(callback))
+    token = _callback_watches.add(PythonCallback(callback))
     handle = ctypes.POINTER(_ffi.ckv_watch)()
     error = ctypes.POINTER(_ffi.ckv_error)()
     try:

@@ -7,8 +7,7 @@
 
 use crate::backend::mem::MemBackend;
 use crate::error::Result;
-use crate::key::in_scope;
-use crate::watch::feed::{CatchUp, CatchUpMode, Feed};
+use crate::watch::feed::{CatchUp, CatchUpMode, Feed, Register, Scope};
 use crate::watch::Hub;
 use std::sync::{Arc, Weak};
 
@@ -34,14 +33,9 @@ impl MemFeed {
 }
 
 impl Feed for MemFeed {
-    fn catch_up(
-        &self,
-        target: &str,
-        prefix: bool,
-        mode: CatchUpMode,
-        register: &mut dyn FnMut(CatchUp),
-    ) -> Result<()> {
-        let wanted = |key: &str| in_scope(key, target, prefix);
+    fn catch_up(&self, scope: Scope, mode: CatchUpMode, register: Register) -> Result<()> {
+        let Scope { target, prefix } = scope;
+        let wanted = |key: &str| scope.contains(key);
         match mode {
             CatchUpMode::Live => self.backend.at_last_revision(|through| {
                 register(CatchUp {

@@ -8,6 +8,7 @@ use crate::backend::{Backend, Capability};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::key;
+use crate::retry::RetryPolicy;
 use async_nats::header::{self, HeaderMap};
 use async_nats::jetstream::{self, message::PublishMessage, stream::DirectGetErrorKind};
 use bytes::Bytes;
@@ -216,8 +217,8 @@ impl Backend for NatsBackend {
         let nats_key = key::to_nats(key);
         let mut expected = 0;
         // A tombstone does not block create: retry guarded by its revision. Each lost race
-        // re-reads; a live value ends the loop with CONFLICT.
-        for _ in 0..16 {
+        // re-reads (so no sleep); a live value ends the loop with CONFLICT.
+        let created = RetryPolicy::immediate(16).retry(|| {
             let mut headers = HeaderMap::new();
             headers.insert(
                 header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
@@ -228,10 +229,9 @@ impl Backend for NatsBackend {
                 self.publish(&nats_key, value.clone(), Some(headers)),
             ) {
                 Err(e) if e.kind() == ErrorKind::Conflict => {}
-                other => return other,
+                other => return other.map(Some),
             }
-            let latest = self.call("create", self.latest_async(key, &nats_key))?;
-            match latest {
+            match self.call("create", self.latest_async(key, &nats_key))? {
                 Some(entry) if !entry.is_live() => expected = entry.revision,
                 Some(entry) => {
                     return Err(Error::conflict(
@@ -241,8 +241,9 @@ impl Backend for NatsBackend {
                 }
                 None => expected = 0,
             }
-        }
-        Err(self.conflict_after(key, &nats_key, None))
+            Ok(None)
+        })?;
+        created.ok_or_else(|| self.conflict_after(key, &nats_key, None))
     }
 
     fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64> {

@@ -7,7 +7,7 @@ use crate::entry::{Entry, Operation};
 use crate::error::{Error, Result};
 use crate::key;
 use crate::sync::lock;
-use crate::watch::feed::{CatchUp, CatchUpMode};
+use crate::watch::feed::{CatchUp, CatchUpMode, Scope};
 use crate::watch::hub::{Hub, Watcher};
 use crate::watch::CancelReason;
 use async_nats::jetstream::consumer::DeliverPolicy;
@@ -59,7 +59,12 @@ impl<'a> Reading<'a> {
         let Some(key) = record.key() else {
             return;
         };
-        if !key::in_scope(&key, self.target, self.prefix) {
+        if !(Scope {
+            target: self.target,
+            prefix: self.prefix,
+        })
+        .contains(&key)
+        {
             return;
         }
         let entry = record.into_entry(Arc::from(key));
@@ -147,7 +152,7 @@ impl NatsFeed {
         let hub = hub.clone();
         self.backend.runtime().spawn(async move {
             for watcher in watchers {
-                let (target, prefix) = watcher.scope();
+                let Scope { target, prefix } = watcher.scope();
                 let read = feed
                     .catch_up_async(target, prefix, CatchUpMode::Snapshot, false, |catch_up| {
                         hub.finish_resync(&watcher, catch_up)

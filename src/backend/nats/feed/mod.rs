@@ -56,7 +56,7 @@ use crate::entry::Entry;
 use crate::error::Result;
 use crate::key;
 use crate::sync::lock;
-use crate::watch::feed::{CatchUp, CatchUpMode, Feed};
+use crate::watch::feed::{CatchUpMode, Feed, Register, Scope};
 use crate::watch::Hub;
 use async_nats::jetstream::stream::{Config as StreamConfig, Stream};
 use std::collections::{BTreeMap, HashMap};
@@ -199,20 +199,15 @@ impl NatsFeed {
 }
 
 impl Feed for NatsFeed {
-    fn catch_up(
-        &self,
-        target: &str,
-        prefix: bool,
-        mode: CatchUpMode,
-        register: &mut dyn FnMut(CatchUp),
-    ) -> Result<()> {
+    fn catch_up(&self, scope: Scope, mode: CatchUpMode, register: Register) -> Result<()> {
+        let Scope { target, prefix } = scope;
         self.backend.guarded(
             "watch",
             self.catch_up_async(target, prefix, mode, true, &mut *register),
         )
     }
 
-    fn release(&self, target: &str, prefix: bool) {
+    fn release(&self, Scope { target, prefix }: Scope) {
         let filter = filter_of(target, prefix);
         let mut subjects = lock(&self.subjects);
         if let Some(count) = subjects.counts.get_mut(&filter) {
