@@ -6,7 +6,7 @@
 // the ckv_error through this call's own out-parameters, copy results into Go values,
 // free what the library allocated, then runtime.KeepAlive(s) so the finalizer cannot
 // close the store while the call is still running. The only C value kept across calls is
-// the store handle, held as an integer (see coordkv_go.h).
+// the store handle, in a field of the header's own type (see Store).
 //
 // Closing is the library's business: a closed handle fails every call with CKV_CLOSED,
 // also for calls racing with Close, so the Go side only makes Close idempotent and leaves
@@ -14,7 +14,8 @@
 
 package coordkv
 
-// #include "coordkv_go.h"
+// #include <stdlib.h>
+// #include "coordkv.h"
 import "C"
 
 import (
@@ -27,8 +28,12 @@ import (
 
 // Store is an open store; safe for use by many goroutines at once.
 type Store struct {
-	// handle is the ckv_store handle, kept as an integer (see coordkv_go.h).
-	handle uintptr
+	// handle is the library's ckv_store handle, passed to C as it is. It is not an
+	// address: every handle has bit 63 set (src/ffi/handles.rs), so it lies in the kernel
+	// half of the address space, never aliases user memory or Go's heap, and is never
+	// below 4096. Go's garbage collector and stack copier ignore such a value in a
+	// pointer-typed variable, so no integer shim is needed.
+	handle *C.ckv_store
 	closed atomic.Bool
 }
 
@@ -39,12 +44,12 @@ func Open(url string) (*Store, error) {
 	}
 	curl := C.CString(url)
 	defer C.free(unsafe.Pointer(curl))
-	var handle C.uintptr_t
+	var handle *C.ckv_store
 	var cerr *C.ckv_error
-	if err := errorFrom(C.coordkv_go_open(curl, &handle, &cerr), cerr); err != nil {
+	if err := errorFrom(C.ckv_open(curl, &handle, &cerr), cerr); err != nil {
 		return nil, err
 	}
-	return newStore(uintptr(handle)), nil
+	return newStore(handle), nil
 }
 
 // OpenConfig opens a store from a JSON config. config is either the JSON text itself
@@ -72,15 +77,15 @@ func OpenConfig(config any) (*Store, error) {
 	}
 	cjson := C.CString(text)
 	defer C.free(unsafe.Pointer(cjson))
-	var handle C.uintptr_t
+	var handle *C.ckv_store
 	var cerr *C.ckv_error
-	if err := errorFrom(C.coordkv_go_open_config(cjson, &handle, &cerr), cerr); err != nil {
+	if err := errorFrom(C.ckv_open_config(cjson, &handle, &cerr), cerr); err != nil {
 		return nil, err
 	}
-	return newStore(uintptr(handle)), nil
+	return newStore(handle), nil
 }
 
-func newStore(handle uintptr) *Store {
+func newStore(handle *C.ckv_store) *Store {
 	s := &Store{handle: handle}
 	runtime.SetFinalizer(s, (*Store).Close)
 	return s
@@ -92,7 +97,7 @@ func newStore(handle uintptr) *Store {
 func (s *Store) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
 		runtime.SetFinalizer(s, nil)
-		C.coordkv_go_close(C.uintptr_t(s.handle))
+		C.ckv_close(s.handle)
 	}
 	return nil
 }
@@ -103,7 +108,7 @@ func (s *Store) Put(key string, value []byte) (uint64, error) {
 	v, vn := cBytes(value)
 	var revision C.uint64_t
 	var cerr *C.ckv_error
-	status := C.coordkv_go_put(C.uintptr_t(s.handle), k, kn, v, vn, &revision, &cerr)
+	status := C.ckv_put(s.handle, k, kn, v, vn, &revision, &cerr)
 	runtime.KeepAlive(s)
 	return uint64(revision), errorFrom(status, cerr)
 }
@@ -114,7 +119,7 @@ func (s *Store) Get(key string) (Entry, error) {
 	k, kn := cText(key)
 	var entry *C.ckv_entry
 	var cerr *C.ckv_error
-	status := C.coordkv_go_get(C.uintptr_t(s.handle), k, kn, &entry, &cerr)
+	status := C.ckv_get(s.handle, k, kn, &entry, &cerr)
 	runtime.KeepAlive(s)
 	if err := errorFrom(status, cerr); err != nil {
 		return Entry{}, err
@@ -130,7 +135,7 @@ func (s *Store) Create(key string, value []byte) (uint64, error) {
 	v, vn := cBytes(value)
 	var revision C.uint64_t
 	var cerr *C.ckv_error
-	status := C.coordkv_go_create(C.uintptr_t(s.handle), k, kn, v, vn, &revision, &cerr)
+	status := C.ckv_create(s.handle, k, kn, v, vn, &revision, &cerr)
 	runtime.KeepAlive(s)
 	return uint64(revision), errorFrom(status, cerr)
 }
@@ -142,7 +147,7 @@ func (s *Store) Update(key string, value []byte, revision uint64) (uint64, error
 	v, vn := cBytes(value)
 	var written C.uint64_t
 	var cerr *C.ckv_error
-	status := C.coordkv_go_update(C.uintptr_t(s.handle), k, kn, v, vn, C.uint64_t(revision), &written, &cerr)
+	status := C.ckv_update(s.handle, k, kn, v, vn, C.uint64_t(revision), &written, &cerr)
 	runtime.KeepAlive(s)
 	return uint64(written), errorFrom(status, cerr)
 }
@@ -153,7 +158,7 @@ func (s *Store) Delete(key string, revision uint64) (uint64, error) {
 	k, kn := cText(key)
 	var written C.uint64_t
 	var cerr *C.ckv_error
-	status := C.coordkv_go_delete(C.uintptr_t(s.handle), k, kn, C.uint64_t(revision), &written, &cerr)
+	status := C.ckv_delete(s.handle, k, kn, C.uint64_t(revision), &written, &cerr)
 	runtime.KeepAlive(s)
 	return uint64(written), errorFrom(status, cerr)
 }
@@ -163,7 +168,7 @@ func (s *Store) Purge(key string) (uint64, error) {
 	k, kn := cText(key)
 	var revision C.uint64_t
 	var cerr *C.ckv_error
-	status := C.coordkv_go_purge(C.uintptr_t(s.handle), k, kn, &revision, &cerr)
+	status := C.ckv_purge(s.handle, k, kn, &revision, &cerr)
 	runtime.KeepAlive(s)
 	return uint64(revision), errorFrom(status, cerr)
 }
@@ -173,7 +178,7 @@ func (s *Store) DeletePrefix(prefix string) (uint64, error) {
 	p, pn := cText(prefix)
 	var count C.uint64_t
 	var cerr *C.ckv_error
-	status := C.coordkv_go_delete_prefix(C.uintptr_t(s.handle), p, pn, &count, &cerr)
+	status := C.ckv_delete_prefix(s.handle, p, pn, &count, &cerr)
 	runtime.KeepAlive(s)
 	return uint64(count), errorFrom(status, cerr)
 }
@@ -184,7 +189,7 @@ func (s *Store) Keys(prefix string) ([]string, error) {
 	p, pn := cText(prefix)
 	var list *C.ckv_key_list
 	var cerr *C.ckv_error
-	status := C.coordkv_go_keys(C.uintptr_t(s.handle), p, pn, &list, &cerr)
+	status := C.ckv_keys(s.handle, p, pn, &list, &cerr)
 	runtime.KeepAlive(s)
 	if err := errorFrom(status, cerr); err != nil {
 		return nil, err
@@ -197,7 +202,7 @@ func (s *Store) List(prefix string) ([]Entry, error) {
 	p, pn := cText(prefix)
 	var list *C.ckv_entry_list
 	var cerr *C.ckv_error
-	status := C.coordkv_go_list(C.uintptr_t(s.handle), p, pn, &list, &cerr)
+	status := C.ckv_list(s.handle, p, pn, &list, &cerr)
 	runtime.KeepAlive(s)
 	if err := errorFrom(status, cerr); err != nil {
 		return nil, err
@@ -211,7 +216,7 @@ func (s *Store) History(key string) ([]Entry, error) {
 	k, kn := cText(key)
 	var list *C.ckv_entry_list
 	var cerr *C.ckv_error
-	status := C.coordkv_go_history(C.uintptr_t(s.handle), k, kn, &list, &cerr)
+	status := C.ckv_history(s.handle, k, kn, &list, &cerr)
 	runtime.KeepAlive(s)
 	if err := errorFrom(status, cerr); err != nil {
 		return nil, err
@@ -223,7 +228,7 @@ func (s *Store) History(key string) ([]Entry, error) {
 func (s *Store) LastRevision() (uint64, error) {
 	var revision C.uint64_t
 	var cerr *C.ckv_error
-	status := C.coordkv_go_last_revision(C.uintptr_t(s.handle), &revision, &cerr)
+	status := C.ckv_last_revision(s.handle, &revision, &cerr)
 	runtime.KeepAlive(s)
 	return uint64(revision), errorFrom(status, cerr)
 }

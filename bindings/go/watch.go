@@ -10,14 +10,13 @@
 
 package coordkv
 
-// #include "coordkv_go.h"
+// #include "coordkv.h"
 import "C"
 
 import (
 	"context"
 	"fmt"
 	"runtime"
-	"runtime/cgo"
 	"strings"
 	"sync"
 	"time"
@@ -127,11 +126,13 @@ type Watcher struct {
 	done     chan struct{}
 	finished chan struct{}
 	// ready holds a signal from the library that events wait.
-	ready  chan struct{}
-	handle cgo.Handle
+	ready chan struct{}
+	// userData is the ready hook's user_data, freed once the watch is closed.
+	userData userData
 	// store keeps the Store reachable while the watch is: its finalizer would close it.
 	store *Store
-	watch uintptr // the ckv_watch handle
+	// watch is the ckv_watch handle, a value like Store.handle.
+	watch *C.ckv_watch
 
 	mu  sync.Mutex
 	err error
@@ -172,17 +173,17 @@ func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watc
 		ready:    make(chan struct{}, 1),
 		store:    s,
 	}
-	w.handle = cgo.NewHandle(w)
+	w.userData = newUserData(w)
 	k, kn := cText(key)
-	var watch C.uintptr_t
+	var watch *C.ckv_watch
 	var cerr *C.ckv_error
-	status := C.coordkv_go_watch(C.uintptr_t(s.handle), k, kn, &options, C.uintptr_t(w.handle), &watch, &cerr)
+	status := C.ckv_watch_ready(s.handle, k, kn, &options, readyCallback, w.userData.block, &watch, &cerr)
 	runtime.KeepAlive(s)
 	if err := errorFrom(status, cerr); err != nil {
-		w.handle.Delete()
+		w.userData.free() // no watch, so no callback
 		return nil, err
 	}
-	w.watch = uintptr(watch)
+	w.watch = watch
 	go w.forward()
 	if ctx.Done() != nil {
 		go func() {
@@ -218,12 +219,14 @@ func (w *Watcher) Close() error {
 	return nil
 }
 
-// release closes the C watch and, once the library promises no further callback,
-// forgets the cgo.Handle.
+// release closes the C watch and then frees the ready hook's user data: it runs on a
+// goroutine, never on a library delivery thread, so when ckv_watch_close returns the
+// hook is not running and is never called again (docs/design.md, "Callbacks, close and
+// fork").
 func (w *Watcher) release() {
 	w.releaseOnce.Do(func() {
-		C.coordkv_go_watch_close(C.uintptr_t(w.watch))
-		w.handle.Delete()
+		C.ckv_watch_close(w.watch)
+		w.userData.free()
 	})
 }
 
@@ -241,7 +244,8 @@ func (w *Watcher) forward() {
 		for {
 			var event *C.ckv_event
 			var cerr *C.ckv_error
-			status := C.coordkv_go_watch_take(C.uintptr_t(w.watch), &event, &cerr)
+			// The next waiting event, or CKV_TIMEOUT at once when none waits.
+			status := C.ckv_watch_next(w.watch, 0, &event, &cerr)
 			if status == C.CKV_TIMEOUT {
 				C.ckv_error_free(cerr)
 				break // none waits: the library signals again when one does
