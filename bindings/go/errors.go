@@ -107,6 +107,25 @@ func (e *Error) Unwrap() error {
 	return e.cause
 }
 
+// callC runs one C call that reports failure through its own err_out and has one output:
+// on CKV_OK the result is convert(output) (convert also frees what the library
+// allocated); otherwise the zero R and the call's status and message as an *Error.
+// The header leaves outputs untouched on failure, so nothing is left to free then.
+func callC[O, R any](convert func(O) R, call func(out *O, cerr **C.ckv_error) C.ckv_status) (R, error) {
+	var out O
+	var cerr *C.ckv_error
+	if err := errorFrom(call(&out, &cerr), cerr); err != nil {
+		var zero R
+		return zero, err
+	}
+	return convert(out), nil
+}
+
+// asIs is callC's convert for an output kept as it is.
+func asIs[T any](v T) T {
+	return v
+}
+
 // errorFrom converts a call's status and err_out into an error and frees the ckv_error.
 func errorFrom(status C.ckv_status, cerr *C.ckv_error) error {
 	if status == C.CKV_OK {

@@ -15,7 +15,6 @@ import "C"
 
 import (
 	"fmt"
-	"runtime"
 )
 
 // ModifyFunc computes a key's new value from its current one. exists is false (and
@@ -64,13 +63,11 @@ func (s *Store) ReadModifyWrite(key string, modify ModifyFunc) (uint64, error) {
 	data := newUserData(call)
 	defer data.free()
 	k, kn := cText(key)
-	var revision C.uint64_t
-	var cerr *C.ckv_error
-	status := C.ckv_read_modify_write(s.handle, k, kn, rmwCallback, data.block, &revision, &cerr)
-	runtime.KeepAlive(s)
-	err := errorFrom(status, cerr)
+	revision, err := storeCall(s, goUint64, func(store *C.ckv_store, revision *C.uint64_t, cerr **C.ckv_error) C.ckv_status {
+		return C.ckv_read_modify_write(store, k, kn, rmwCallback, data.block, revision, cerr)
+	})
 	if e, ok := err.(*Error); ok && e.Status == StatusCanceled && call.failure != nil {
 		e.cause = call.failure
 	}
-	return uint64(revision), err
+	return revision, err
 }

@@ -16,7 +16,6 @@ import "C"
 import (
 	"context"
 	"fmt"
-	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -175,11 +174,10 @@ func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watc
 	}
 	w.userData = newUserData(w)
 	k, kn := cText(key)
-	var watch *C.ckv_watch
-	var cerr *C.ckv_error
-	status := C.ckv_watch_ready(s.handle, k, kn, &options, readyCallback, w.userData.block, &watch, &cerr)
-	runtime.KeepAlive(s)
-	if err := errorFrom(status, cerr); err != nil {
+	watch, err := storeCall(s, asIs[*C.ckv_watch], func(store *C.ckv_store, watch **C.ckv_watch, cerr **C.ckv_error) C.ckv_status {
+		return C.ckv_watch_ready(store, k, kn, &options, readyCallback, w.userData.block, watch, cerr)
+	})
+	if err != nil {
 		w.userData.free() // no watch, so no callback
 		return nil, err
 	}
@@ -288,20 +286,23 @@ func eventFromC(event *C.ckv_event) Event {
 	e := Event{
 		Kind:         EventKind(C.ckv_event_kind(event)),
 		Revision:     uint64(C.ckv_event_revision(event)),
+		Entry:        optionalEntry(C.ckv_event_entry(event)),
+		Prev:         optionalEntry(C.ckv_event_prev_entry(event)),
 		CancelReason: CancelReason(C.ckv_event_cancel_reason(event)),
 		CatchUp:      bool(C.ckv_event_is_catch_up(event)),
 		Resync:       bool(C.ckv_event_is_resync(event)),
-	}
-	if entry := C.ckv_event_entry(event); entry != nil {
-		copied := entryFromC(entry)
-		e.Entry = &copied
-	}
-	if prev := C.ckv_event_prev_entry(event); prev != nil {
-		copied := entryFromC(prev)
-		e.Prev = &copied
 	}
 	if message := C.ckv_event_message(event); message != nil {
 		e.Message = C.GoString(message)
 	}
 	return e
+}
+
+// optionalEntry copies a borrowed entry, or is nil when there is none.
+func optionalEntry(entry *C.ckv_entry) *Entry {
+	if entry == nil {
+		return nil
+	}
+	copied := entryFromC(entry)
+	return &copied
 }
