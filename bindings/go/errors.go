@@ -55,23 +55,14 @@ var (
 	ErrPermissionDenied = newSentinel(StatusPermissionDenied)
 )
 
-var sentinels = map[Status]error{
-	StatusNotFound:         ErrNotFound,
-	StatusConflict:         ErrConflict,
-	StatusInvalidArgument:  ErrInvalidArgument,
-	StatusTimeout:          ErrTimeout,
-	StatusClosed:           ErrClosed,
-	StatusUnavailable:      ErrUnavailable,
-	StatusUnauthorized:     ErrUnauthorized,
-	StatusLimit:            ErrLimit,
-	StatusUnsupported:      ErrUnsupported,
-	StatusCanceled:         ErrCanceled,
-	StatusInternal:         ErrInternal,
-	StatusPermissionDenied: ErrPermissionDenied,
-}
+// sentinels is each failure status's sentinel, filled in by newSentinel as the
+// variables above are initialized.
+var sentinels = map[Status]error{}
 
 func newSentinel(status Status) error {
-	return errors.New("coordkv: " + status.String())
+	sentinel := errors.New("coordkv: " + status.String())
+	sentinels[status] = sentinel
+	return sentinel
 }
 
 // Error is a failed call: its status, the library's message for that very call, and for
