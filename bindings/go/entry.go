@@ -12,22 +12,6 @@ import (
 	"unsafe"
 )
 
-// Operation is what a write did to its key: a ckv_operation code.
-type Operation int32
-
-// The ckv_operation codes.
-const (
-	OpPut     Operation = C.CKV_OP_PUT
-	OpDelete  Operation = C.CKV_OP_DELETE
-	OpPurge   Operation = C.CKV_OP_PURGE
-	OpExpired Operation = C.CKV_OP_EXPIRED
-)
-
-// String is the operation's name as the library spells it ("PUT", ..., "UNKNOWN").
-func (o Operation) String() string {
-	return C.GoString(C.ckv_operation_name(C.ckv_operation(o)))
-}
-
 // Entry is one write to one key at one store-wide revision.
 type Entry struct {
 	Key       string

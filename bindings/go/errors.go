@@ -5,7 +5,7 @@
 // so the message can never belong to another call (a thread-local "last error" would,
 // since goroutines hop between OS threads). Each status has one sentinel, and *Error.Is
 // matches it, so callers write errors.Is(err, coordkv.ErrConflict) and reach the details
-// (message, current revision) with errors.As.
+// (message, current revision) with errors.As. Status and its codes are in codes.go.
 
 package coordkv
 
@@ -13,31 +13,6 @@ package coordkv
 import "C"
 
 import "errors"
-
-// Status is a ckv_status code: why a call failed.
-type Status int32
-
-// The ckv_status codes, with the values the header gives them.
-const (
-	StatusOK               Status = C.CKV_OK
-	StatusNotFound         Status = C.CKV_NOT_FOUND
-	StatusConflict         Status = C.CKV_CONFLICT
-	StatusInvalidArgument  Status = C.CKV_INVALID_ARGUMENT
-	StatusTimeout          Status = C.CKV_TIMEOUT
-	StatusClosed           Status = C.CKV_CLOSED
-	StatusUnavailable      Status = C.CKV_UNAVAILABLE
-	StatusUnauthorized     Status = C.CKV_UNAUTHORIZED
-	StatusLimit            Status = C.CKV_LIMIT
-	StatusUnsupported      Status = C.CKV_UNSUPPORTED
-	StatusCanceled         Status = C.CKV_CANCELED
-	StatusInternal         Status = C.CKV_INTERNAL
-	StatusPermissionDenied Status = C.CKV_PERMISSION_DENIED
-)
-
-// String is the status's name as the library spells it ("NOT_FOUND", ...).
-func (s Status) String() string {
-	return C.GoString(C.ckv_status_name(C.ckv_status(s)))
-}
 
 // One sentinel per failure status; match them with errors.Is.
 var (

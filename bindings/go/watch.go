@@ -16,51 +16,9 @@ import "C"
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 )
-
-// EventKind is what an event is: a CKV_EVENT_* code.
-type EventKind int32
-
-// The CKV_EVENT_* codes.
-const (
-	EventPut      EventKind = C.CKV_EVENT_PUT
-	EventDelete   EventKind = C.CKV_EVENT_DELETE
-	EventPurge    EventKind = C.CKV_EVENT_PURGE
-	EventExpired  EventKind = C.CKV_EVENT_EXPIRED
-	EventSynced   EventKind = C.CKV_EVENT_SYNCED
-	EventProgress EventKind = C.CKV_EVENT_PROGRESS
-	EventCanceled EventKind = C.CKV_EVENT_CANCELED
-)
-
-// String is the kind's name as the library spells it ("PUT", ..., "UNKNOWN").
-func (k EventKind) String() string {
-	return C.GoString(C.ckv_event_kind_name(C.ckv_event_type(k)))
-}
-
-// CancelReason is why a watch ended: a CKV_CANCEL_* code.
-type CancelReason int32
-
-// The CKV_CANCEL_* codes.
-const (
-	CancelClosed       CancelReason = C.CKV_CANCEL_CLOSED
-	CancelOverflow     CancelReason = C.CKV_CANCEL_OVERFLOW
-	CancelWatcherLimit CancelReason = C.CKV_CANCEL_WATCHER_LIMIT
-	CancelHistoryLost  CancelReason = C.CKV_CANCEL_HISTORY_LOST
-	CancelStoreClosed  CancelReason = C.CKV_CANCEL_STORE_CLOSED
-)
-
-// String is the library's name for the reason in lower case with spaces ("overflow",
-// "store closed", ...), or "none" for a code the library does not name (0 included).
-func (r CancelReason) String() string {
-	name := C.GoString(C.ckv_cancel_reason_name(C.ckv_cancel_reason(r)))
-	if name == "UNKNOWN" {
-		return "none"
-	}
-	return strings.ToLower(strings.ReplaceAll(name, "_", " "))
-}
 
 // Event is one event of one watch. Data events (PUT, DELETE, PURGE, EXPIRED) carry
 // Entry and, with PrevValue, Prev. For SYNCED and PROGRESS, Revision is the bookmark;
