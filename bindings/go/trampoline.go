@@ -25,7 +25,9 @@ import (
 	"unsafe"
 )
 
-// The callbacks as the header's function pointer types.
+// The callbacks as the header's function pointer types. The rmw prototype takes
+// ckv_entry * where ckv_rmw_fn has const ckv_entry *: cgo cannot spell const in an
+// exported function, and the two are passed alike.
 var (
 	rmwCallback   = C.ckv_rmw_fn(C.coordkvGoRmwTrampoline)
 	readyCallback = C.ckv_ready_fn(C.coordkvGoWatchReady)
