@@ -27,9 +27,10 @@
 // target/debug with an rpath; the build tag coordkv_static links libcoordkv.a instead.
 // CGO_LDFLAGS selects another directory; see README.md.
 //
-// Every C resource has one Go owner: a Store holds its handle (an integer, never a Go
-// pointer in C nor a C pointer in Go memory), closes it in Close, and a finalizer closes
-// stores that were dropped open. Watches will follow the same pattern: a handle type with
-// Close and a finalizer, whose events a goroutine moves from the library onto a channel
-// until its context is done.
+// Every C resource has one Go owner. A Store holds its ckv_store handle as the header's
+// type (handles have bit 63 set and are never addresses, so Go's garbage collector
+// ignores them), closes it in Close, and a finalizer closes stores that were dropped
+// open. A Watcher holds its ckv_watch the same way; a goroutine moves its events from the
+// library onto a channel until the watch ends, Close is called or its context is done.
+// Callbacks receive a cgo.Handle in a small C block as user data, never a Go pointer.
 package coordkv

@@ -1,6 +1,6 @@
 // Entries cross from C into Go by copy: the key and value bytes are copied out of the
 // ckv_entry (or list) before it is freed or, in a callback, before the borrow ends, so
-// no Go value ever points into library memory. Watch events will reuse entryFromC.
+// no Go value ever points into library memory. Watch events reuse entryFromC.
 
 package coordkv
 
@@ -12,22 +12,6 @@ import (
 	"unsafe"
 )
 
-// Operation is what a write did to its key: a ckv_operation code.
-type Operation int32
-
-// The ckv_operation codes.
-const (
-	OpPut     Operation = C.CKV_OP_PUT
-	OpDelete  Operation = C.CKV_OP_DELETE
-	OpPurge   Operation = C.CKV_OP_PURGE
-	OpExpired Operation = C.CKV_OP_EXPIRED
-)
-
-// String is the operation's name as the library spells it ("PUT", ..., "UNKNOWN").
-func (o Operation) String() string {
-	return C.GoString(C.ckv_operation_name(C.ckv_operation(o)))
-}
-
 // Entry is one write to one key at one store-wide revision.
 type Entry struct {
 	Key       string
@@ -38,11 +22,12 @@ type Entry struct {
 	Timestamp time.Time
 }
 
+// entryFromC copies an entry the caller keeps (or borrows).
 func entryFromC(entry *C.ckv_entry) Entry {
 	var keyLen C.size_t
 	key := C.ckv_entry_key(entry, &keyLen)
 	return Entry{
-		Key:       C.GoStringN(key, C.int(keyLen)),
+		Key:       goText(key, keyLen),
 		Value:     entryValue(entry),
 		Revision:  uint64(C.ckv_entry_revision(entry)),
 		Operation: Operation(C.ckv_entry_operation(entry)),
@@ -61,28 +46,47 @@ func entryValue(entry *C.ckv_entry) []byte {
 	return out
 }
 
+// takeEntry copies an entry the library handed over and frees it.
+func takeEntry(entry *C.ckv_entry) Entry {
+	defer C.ckv_entry_free(entry)
+	return entryFromC(entry)
+}
+
 // entriesFromC copies a list and frees it.
 func entriesFromC(list *C.ckv_entry_list) []Entry {
 	defer C.ckv_entry_list_free(list)
-	n := C.ckv_entry_list_len(list)
-	entries := make([]Entry, 0, int(n))
-	for i := C.size_t(0); i < n; i++ {
-		entries = append(entries, entryFromC(C.ckv_entry_list_get(list, i)))
-	}
-	return entries
+	return copyList(C.ckv_entry_list_len(list), func(i C.size_t) Entry {
+		return entryFromC(C.ckv_entry_list_get(list, i))
+	})
 }
 
 // keysFromC copies a key list and frees it.
 func keysFromC(list *C.ckv_key_list) []string {
 	defer C.ckv_key_list_free(list)
-	n := C.ckv_key_list_len(list)
-	keys := make([]string, 0, int(n))
-	for i := C.size_t(0); i < n; i++ {
+	return copyList(C.ckv_key_list_len(list), func(i C.size_t) string {
 		var keyLen C.size_t
 		key := C.ckv_key_list_get(list, i, &keyLen)
-		keys = append(keys, C.GoStringN(key, C.int(keyLen)))
+		return goText(key, keyLen)
+	})
+}
+
+// copyList copies the n items of a C list, item i by item(i).
+func copyList[T any](n C.size_t, item func(i C.size_t) T) []T {
+	items := make([]T, 0, int(n))
+	for i := C.size_t(0); i < n; i++ {
+		items = append(items, item(i))
 	}
-	return keys
+	return items
+}
+
+// goText copies a (const char *, size_t) the library returned into a Go string.
+func goText(text *C.char, n C.size_t) string {
+	return C.GoStringN(text, C.int(n))
+}
+
+// goUint64 is the Go value of a uint64_t output (a revision or a count).
+func goUint64(v C.uint64_t) uint64 {
+	return uint64(v)
 }
 
 // cText passes a Go string as the header's (const char *, size_t) without copying and

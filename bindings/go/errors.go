@@ -5,7 +5,7 @@
 // so the message can never belong to another call (a thread-local "last error" would,
 // since goroutines hop between OS threads). Each status has one sentinel, and *Error.Is
 // matches it, so callers write errors.Is(err, coordkv.ErrConflict) and reach the details
-// (message, current revision) with errors.As.
+// (message, current revision) with errors.As. Status and its codes are in codes.go.
 
 package coordkv
 
@@ -13,31 +13,6 @@ package coordkv
 import "C"
 
 import "errors"
-
-// Status is a ckv_status code: why a call failed.
-type Status int32
-
-// The ckv_status codes, with the values the header gives them.
-const (
-	StatusOK               Status = C.CKV_OK
-	StatusNotFound         Status = C.CKV_NOT_FOUND
-	StatusConflict         Status = C.CKV_CONFLICT
-	StatusInvalidArgument  Status = C.CKV_INVALID_ARGUMENT
-	StatusTimeout          Status = C.CKV_TIMEOUT
-	StatusClosed           Status = C.CKV_CLOSED
-	StatusUnavailable      Status = C.CKV_UNAVAILABLE
-	StatusUnauthorized     Status = C.CKV_UNAUTHORIZED
-	StatusLimit            Status = C.CKV_LIMIT
-	StatusUnsupported      Status = C.CKV_UNSUPPORTED
-	StatusCanceled         Status = C.CKV_CANCELED
-	StatusInternal         Status = C.CKV_INTERNAL
-	StatusPermissionDenied Status = C.CKV_PERMISSION_DENIED
-)
-
-// String is the status's name as the library spells it ("NOT_FOUND", ...).
-func (s Status) String() string {
-	return C.GoString(C.ckv_status_name(C.ckv_status(s)))
-}
 
 // One sentinel per failure status; match them with errors.Is.
 var (
@@ -55,23 +30,14 @@ var (
 	ErrPermissionDenied = newSentinel(StatusPermissionDenied)
 )
 
-var sentinels = map[Status]error{
-	StatusNotFound:         ErrNotFound,
-	StatusConflict:         ErrConflict,
-	StatusInvalidArgument:  ErrInvalidArgument,
-	StatusTimeout:          ErrTimeout,
-	StatusClosed:           ErrClosed,
-	StatusUnavailable:      ErrUnavailable,
-	StatusUnauthorized:     ErrUnauthorized,
-	StatusLimit:            ErrLimit,
-	StatusUnsupported:      ErrUnsupported,
-	StatusCanceled:         ErrCanceled,
-	StatusInternal:         ErrInternal,
-	StatusPermissionDenied: ErrPermissionDenied,
-}
+// sentinels is each failure status's sentinel, filled in by newSentinel as the
+// variables above are initialized.
+var sentinels = map[Status]error{}
 
 func newSentinel(status Status) error {
-	return errors.New("coordkv: " + status.String())
+	sentinel := errors.New("coordkv: " + status.String())
+	sentinels[status] = sentinel
+	return sentinel
 }
 
 // Error is a failed call: its status, the library's message for that very call, and for
@@ -105,6 +71,25 @@ func (e *Error) Is(target error) bool {
 // errors.Is and errors.As reach the caller's own error through the CANCELED one.
 func (e *Error) Unwrap() error {
 	return e.cause
+}
+
+// callC runs one C call that reports failure through its own err_out and has one output:
+// on CKV_OK the result is convert(output) (convert also frees what the library
+// allocated); otherwise the zero R and the call's status and message as an *Error.
+// The header leaves outputs untouched on failure, so nothing is left to free then.
+func callC[O, R any](convert func(O) R, call func(out *O, cerr **C.ckv_error) C.ckv_status) (R, error) {
+	var out O
+	var cerr *C.ckv_error
+	if err := errorFrom(call(&out, &cerr), cerr); err != nil {
+		var zero R
+		return zero, err
+	}
+	return convert(out), nil
+}
+
+// asIs is callC's convert for an output kept as it is.
+func asIs[T any](v T) T {
+	return v
 }
 
 // errorFrom converts a call's status and err_out into an error and frees the ckv_error.

@@ -17,9 +17,7 @@ func TestFinalizerClosesDroppedStore(t *testing.T) {
 	}
 	defer keep.Close()
 
-	handle := openAndDrop(t)
-	// A second Store value on the same handle, without a finalizer, probes the library.
-	probe := &Store{handle: handle}
+	probe := openAndDrop(t)
 	closed := false
 	for attempt := 0; attempt < 200 && !closed; attempt++ {
 		runtime.GC()
@@ -37,8 +35,9 @@ func TestFinalizerClosesDroppedStore(t *testing.T) {
 	}
 }
 
-// openAndDrop returns the handle of a store that is no longer referenced.
-func openAndDrop(t *testing.T) (handle uintptr) {
+// openAndDrop opens a store and drops it; what it returns is a second Store value on
+// the same handle, without a finalizer, to probe the library with.
+func openAndDrop(t *testing.T) *Store {
 	s, err := Open("mem://")
 	if err != nil {
 		t.Fatal(err)
@@ -46,5 +45,5 @@ func openAndDrop(t *testing.T) (handle uintptr) {
 	if _, err := s.Put("/x", []byte("y")); err != nil {
 		t.Fatal(err)
 	}
-	return s.handle
+	return &Store{handle: s.handle}
 }

@@ -1,21 +1,20 @@
 // ReadModifyWrite: the library owns the read / modify / compare-and-swap / retry loop;
 // Go only supplies the modify step.
 //
-// The Go function travels to C as a cgo.Handle (an integer), never as a Go pointer; the
-// library passes it back as user data to the exported trampoline (trampoline.go), which
-// looks the call up, runs the function and hands the new value to ckv_rmw_set_value.
+// The Go function travels to C as a cgo.Handle in a C block (userData), never as a Go
+// pointer; the library passes it back as user data to the exported trampoline
+// (trampoline.go), which looks the call up, runs the function and hands the new value to
+// ckv_rmw_set_value.
 // When the function fails or panics the trampoline records why on the call and returns
 // CKV_CANCELED, and the caller gets the library's CANCELED error wrapping that reason.
 
 package coordkv
 
-// #include "coordkv_go.h"
+// #include "coordkv.h"
 import "C"
 
 import (
 	"fmt"
-	"runtime"
-	"runtime/cgo"
 )
 
 // ModifyFunc computes a key's new value from its current one. exists is false (and
@@ -60,16 +59,15 @@ type rmwCall struct {
 // errors.Is(err, ErrCanceled) and errors.Is(err, yourErr) hold.
 func (s *Store) ReadModifyWrite(key string, modify ModifyFunc) (uint64, error) {
 	call := &rmwCall{modify: modify}
-	handle := cgo.NewHandle(call)
-	defer handle.Delete()
+	// The library calls back only during ckv_read_modify_write.
+	data := newUserData(call)
+	defer data.free()
 	k, kn := cText(key)
-	var revision C.uint64_t
-	var cerr *C.ckv_error
-	status := C.coordkv_go_read_modify_write(C.uintptr_t(s.handle), k, kn, C.uintptr_t(handle), &revision, &cerr)
-	runtime.KeepAlive(s)
-	err := errorFrom(status, cerr)
+	revision, err := storeCall(s, goUint64, func(store *C.ckv_store, revision *C.uint64_t, cerr **C.ckv_error) C.ckv_status {
+		return C.ckv_read_modify_write(store, k, kn, rmwCallback, data.block, revision, cerr)
+	})
 	if e, ok := err.(*Error); ok && e.Status == StatusCanceled && call.failure != nil {
 		e.cause = call.failure
 	}
-	return uint64(revision), err
+	return revision, err
 }

@@ -10,59 +10,15 @@
 
 package coordkv
 
-// #include "coordkv_go.h"
+// #include "coordkv.h"
 import "C"
 
 import (
 	"context"
 	"fmt"
-	"runtime"
-	"runtime/cgo"
-	"strings"
 	"sync"
 	"time"
 )
-
-// EventKind is what an event is: a CKV_EVENT_* code.
-type EventKind int32
-
-// The CKV_EVENT_* codes.
-const (
-	EventPut      EventKind = C.CKV_EVENT_PUT
-	EventDelete   EventKind = C.CKV_EVENT_DELETE
-	EventPurge    EventKind = C.CKV_EVENT_PURGE
-	EventExpired  EventKind = C.CKV_EVENT_EXPIRED
-	EventSynced   EventKind = C.CKV_EVENT_SYNCED
-	EventProgress EventKind = C.CKV_EVENT_PROGRESS
-	EventCanceled EventKind = C.CKV_EVENT_CANCELED
-)
-
-// String is the kind's name as the library spells it ("PUT", ..., "UNKNOWN").
-func (k EventKind) String() string {
-	return C.GoString(C.ckv_event_kind_name(C.ckv_event_type(k)))
-}
-
-// CancelReason is why a watch ended: a CKV_CANCEL_* code.
-type CancelReason int32
-
-// The CKV_CANCEL_* codes.
-const (
-	CancelClosed       CancelReason = C.CKV_CANCEL_CLOSED
-	CancelOverflow     CancelReason = C.CKV_CANCEL_OVERFLOW
-	CancelWatcherLimit CancelReason = C.CKV_CANCEL_WATCHER_LIMIT
-	CancelHistoryLost  CancelReason = C.CKV_CANCEL_HISTORY_LOST
-	CancelStoreClosed  CancelReason = C.CKV_CANCEL_STORE_CLOSED
-)
-
-// String is the library's name for the reason in lower case with spaces ("overflow",
-// "store closed", ...), or "none" for a code the library does not name (0 included).
-func (r CancelReason) String() string {
-	name := C.GoString(C.ckv_cancel_reason_name(C.ckv_cancel_reason(r)))
-	if name == "UNKNOWN" {
-		return "none"
-	}
-	return strings.ToLower(strings.ReplaceAll(name, "_", " "))
-}
 
 // Event is one event of one watch. Data events (PUT, DELETE, PURGE, EXPIRED) carry
 // Entry and, with PrevValue, Prev. For SYNCED and PROGRESS, Revision is the bookmark;
@@ -127,11 +83,13 @@ type Watcher struct {
 	done     chan struct{}
 	finished chan struct{}
 	// ready holds a signal from the library that events wait.
-	ready  chan struct{}
-	handle cgo.Handle
+	ready chan struct{}
+	// userData is the ready hook's user_data, freed once the watch is closed.
+	userData userData
 	// store keeps the Store reachable while the watch is: its finalizer would close it.
 	store *Store
-	watch uintptr // the ckv_watch handle
+	// watch is the ckv_watch handle, a value like Store.handle.
+	watch *C.ckv_watch
 
 	mu  sync.Mutex
 	err error
@@ -172,17 +130,16 @@ func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watc
 		ready:    make(chan struct{}, 1),
 		store:    s,
 	}
-	w.handle = cgo.NewHandle(w)
+	w.userData = newUserData(w)
 	k, kn := cText(key)
-	var watch C.uintptr_t
-	var cerr *C.ckv_error
-	status := C.coordkv_go_watch(C.uintptr_t(s.handle), k, kn, &options, C.uintptr_t(w.handle), &watch, &cerr)
-	runtime.KeepAlive(s)
-	if err := errorFrom(status, cerr); err != nil {
-		w.handle.Delete()
+	watch, err := storeCall(s, asIs[*C.ckv_watch], func(store *C.ckv_store, watch **C.ckv_watch, cerr **C.ckv_error) C.ckv_status {
+		return C.ckv_watch_ready(store, k, kn, &options, readyCallback, w.userData.block, watch, cerr)
+	})
+	if err != nil {
+		w.userData.free() // no watch, so no callback
 		return nil, err
 	}
-	w.watch = uintptr(watch)
+	w.watch = watch
 	go w.forward()
 	if ctx.Done() != nil {
 		go func() {
@@ -218,12 +175,14 @@ func (w *Watcher) Close() error {
 	return nil
 }
 
-// release closes the C watch and, once the library promises no further callback,
-// forgets the cgo.Handle.
+// release closes the C watch and then frees the ready hook's user data: it runs on a
+// goroutine, never on a library delivery thread, so when ckv_watch_close returns the
+// hook is not running and is never called again (docs/design.md, "Callbacks, close and
+// fork").
 func (w *Watcher) release() {
 	w.releaseOnce.Do(func() {
-		C.coordkv_go_watch_close(C.uintptr_t(w.watch))
-		w.handle.Delete()
+		C.ckv_watch_close(w.watch)
+		w.userData.free()
 	})
 }
 
@@ -241,7 +200,8 @@ func (w *Watcher) forward() {
 		for {
 			var event *C.ckv_event
 			var cerr *C.ckv_error
-			status := C.coordkv_go_watch_take(C.uintptr_t(w.watch), &event, &cerr)
+			// The next waiting event, or CKV_TIMEOUT at once when none waits.
+			status := C.ckv_watch_next(w.watch, 0, &event, &cerr)
 			if status == C.CKV_TIMEOUT {
 				C.ckv_error_free(cerr)
 				break // none waits: the library signals again when one does
@@ -284,20 +244,23 @@ func eventFromC(event *C.ckv_event) Event {
 	e := Event{
 		Kind:         EventKind(C.ckv_event_kind(event)),
 		Revision:     uint64(C.ckv_event_revision(event)),
+		Entry:        optionalEntry(C.ckv_event_entry(event)),
+		Prev:         optionalEntry(C.ckv_event_prev_entry(event)),
 		CancelReason: CancelReason(C.ckv_event_cancel_reason(event)),
 		CatchUp:      bool(C.ckv_event_is_catch_up(event)),
 		Resync:       bool(C.ckv_event_is_resync(event)),
-	}
-	if entry := C.ckv_event_entry(event); entry != nil {
-		copied := entryFromC(entry)
-		e.Entry = &copied
-	}
-	if prev := C.ckv_event_prev_entry(event); prev != nil {
-		copied := entryFromC(prev)
-		e.Prev = &copied
 	}
 	if message := C.ckv_event_message(event); message != nil {
 		e.Message = C.GoString(message)
 	}
 	return e
+}
+
+// optionalEntry copies a borrowed entry, or is nil when there is none.
+func optionalEntry(entry *C.ckv_entry) *Entry {
+	if entry == nil {
+		return nil
+	}
+	copied := entryFromC(entry)
+	return &copied
 }
