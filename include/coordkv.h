@@ -119,6 +119,10 @@ typedef struct ckv_watch_options {
    * `ckv_event_is_resync`, instead of CKV_CANCEL_HISTORY_LOST; the watch goes on.
    */
   bool resync;
+  /**
+   * Also deliver quiet writes (lease keepalives, writes with `quiet`).
+   */
+  bool quiet_writes;
 } ckv_watch_options;
 
 /**
@@ -212,6 +216,11 @@ typedef void (*ckv_watch_fn)(void *user_data,
  * Authenticated but not permitted (subject, stream or bucket denied).
  */
 #define CKV_PERMISSION_DENIED 12
+
+/**
+ * The lease has ended (expired or revoked) or never existed.
+ */
+#define CKV_LEASE_NOT_FOUND 13
 
 /**
  * A value was written.

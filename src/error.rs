@@ -93,6 +93,8 @@ error_kinds! {
     Internal = 11 => CKV_INTERNAL,
     /// Authenticated, but not allowed to use this subject, stream or bucket.
     PermissionDenied = 12 => CKV_PERMISSION_DENIED,
+    /// The lease has ended (expired or revoked), or never existed.
+    LeaseNotFound = 13 => CKV_LEASE_NOT_FOUND,
 }
 
 /// A failure: its kind, a message for humans, and the current revision on `Conflict`.

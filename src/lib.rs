@@ -20,6 +20,7 @@ pub mod config;
 pub mod entry;
 pub mod error;
 pub mod key;
+pub mod lease;
 mod per_process;
 pub mod retry;
 pub mod runtime;
@@ -31,8 +32,9 @@ pub mod ffi;
 
 pub use backend::Capability;
 pub use config::Config;
-pub use entry::{Entry, Operation};
+pub use entry::{Entry, Operation, WriteOptions};
 pub use error::{Error, ErrorKind, Result};
+pub use lease::{Lease, LeaseInfo, LeaseOptions};
 pub use retry::RetryPolicy;
 pub use store::Store;
 pub use watch::{CancelReason, Event, EventKind, Watch, WatchOptions};

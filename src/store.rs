@@ -4,12 +4,15 @@
 //! closed and forked-away handles refused. The operations that are compositions of backend
 //! primitives live here once — `get` hiding tombstones, `delete_prefix`,
 //! `read_modify_write`'s bounded retry loop — so every backend gets them identically.
+//! Leases are resolved here too: a write attached to a lease is checked against the
+//! lease and handed to this store's lessor (see `lease`), which keeps it alive.
 
 use crate::backend::{self, Backend, Capability};
 use crate::config::Config;
-use crate::entry::Entry;
+use crate::entry::{Entry, WriteOptions};
 use crate::error::{Error, ErrorKind, Result};
 use crate::key::{validate_key, validate_prefix};
+use crate::lease::{Lease, LeaseInfo, LeaseOptions, Lessor};
 use crate::runtime;
 use crate::watch::delivery;
 use crate::watch::hub::{Callback, Delivery, Watcher};
@@ -27,6 +30,8 @@ pub struct Store {
     backend: Arc<dyn Backend>,
     /// The watch hub, fed by the backend's feed (mem: write observer; nats: one consumer).
     hub: Arc<Hub>,
+    /// The leases this store keeps alive.
+    lessor: Arc<Lessor>,
     config: Config,
     fork_generation: u64,
     closed: AtomicBool,
@@ -50,6 +55,7 @@ impl Store {
         let fork_generation = runtime::fork_generation();
         let backend::Opened { backend, hub } = backend::open(&config)?;
         Ok(Store {
+            lessor: Lessor::new(backend.clone()),
             backend,
             hub,
             config,
@@ -99,8 +105,117 @@ impl Store {
     }
 
     pub fn put(&self, key: &str, value: &[u8]) -> Result<u64> {
+        self.put_with(key, value, &WriteOptions::default())
+    }
+
+    /// `put` attached to a lease, with a TTL, or quiet (see [`WriteOptions`]).
+    pub fn put_with(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<u64> {
+        self.write_with(key, value, options, |b, value, o| b.put(key, value, o))
+    }
+
+    /// `create` with [`WriteOptions`].
+    pub fn create_with(&self, key: &str, value: &[u8], options: &WriteOptions) -> Result<u64> {
+        self.write_with(key, value, options, |b, value, o| b.create(key, value, o))
+    }
+
+    /// `update` with [`WriteOptions`].
+    pub fn update_with(
+        &self,
+        key: &str,
+        value: &[u8],
+        revision: u64,
+        options: &WriteOptions,
+    ) -> Result<u64> {
+        self.write_with(key, value, options, |b, value, o| {
+            b.update(key, value, revision, o)
+        })
+    }
+
+    /// A write with options: the lease resolved to its TTL before, the key handed to the
+    /// lessor after.
+    fn write_with(
+        &self,
+        key: &str,
+        value: &[u8],
+        options: &WriteOptions,
+        write: impl FnOnce(&dyn Backend, Bytes, &WriteOptions) -> Result<u64>,
+    ) -> Result<u64> {
         let (backend, value) = self.checked(key, value)?;
-        backend.put(key, value)
+        let mut resolved = *options;
+        match (options.lease, options.ttl) {
+            (0, None) => {}
+            (0, Some(ttl)) if ttl.is_zero() => {
+                return Err(Error::invalid("a TTL must be greater than zero"))
+            }
+            (0, Some(ttl)) => resolved.ttl = Some(backend.granted_ttl(ttl)?),
+            (lease, None) => resolved.ttl = Some(self.lessor.ttl_for_write(lease)?),
+            (_, Some(_)) => {
+                return Err(Error::invalid(
+                    "a write takes a lease or a TTL, not both (the lease's TTL applies)",
+                ))
+            }
+        }
+        let revision = write(backend, value.clone(), &resolved)?;
+        if let (lease @ 1.., Some(ttl)) = (resolved.lease, resolved.ttl) {
+            self.lessor.attached(lease, ttl, key, revision, value);
+        }
+        Ok(revision)
+    }
+
+    /// Grants a lease of at least `ttl` (a backend may round it up: `Lease::ttl` says what
+    /// was granted) and keeps it alive until it is revoked or this store closes.
+    pub fn lease_grant(&self, ttl: std::time::Duration) -> Result<Lease> {
+        self.lease_grant_with(ttl, LeaseOptions::default())
+    }
+
+    pub fn lease_grant_with(
+        &self,
+        ttl: std::time::Duration,
+        options: LeaseOptions,
+    ) -> Result<Lease> {
+        self.live()?;
+        self.lessor.grant(ttl, options)
+    }
+
+    /// Ends lease `id` and deletes every key attached to it (DELETE events).
+    /// LEASE_NOT_FOUND when it has already ended.
+    pub fn lease_revoke(&self, id: u64) -> Result<()> {
+        self.live()?;
+        self.lessor.revoke(id)
+    }
+
+    /// Renews lease `id` (and the keys this store attached to it) now; returns its TTL
+    /// and remaining time. Keepalive does this by itself; this is for a caller that
+    /// wants to know at once that the lease is still alive.
+    pub fn lease_keep_alive(&self, id: u64) -> Result<LeaseInfo> {
+        self.live()?;
+        let record = self.lessor.keep_alive_once(id)?;
+        Ok(LeaseInfo {
+            id,
+            ttl: record.ttl,
+            remaining: record.remaining,
+            keys: Vec::new(),
+        })
+    }
+
+    /// Stops keeping lease `id` alive, without revoking it: it and its keys expire after
+    /// the TTL (EXPIRED events), as if this process had died. For handing a lease over
+    /// to its expiry on purpose, and for testing what watchers see when a holder dies.
+    pub fn lease_abandon(&self, id: u64) -> Result<()> {
+        self.live()?;
+        self.lessor.abandon(id)
+    }
+
+    /// Lease `id`'s TTL and time left, and with `keys` the keys attached to it.
+    pub fn lease_time_to_live(&self, id: u64, keys: bool) -> Result<LeaseInfo> {
+        self.live()?;
+        self.lessor.info(id, keys)
+    }
+
+    /// The ids of the live leases of the whole store (every process's), sorted.
+    pub fn lease_list(&self) -> Result<Vec<u64>> {
+        let records = self.live()?.lease_records()?;
+        Ok(records.into_iter().map(|r| r.id).collect())
     }
 
     pub fn get(&self, key: &str) -> Result<Entry> {
@@ -113,13 +228,11 @@ impl Store {
     }
 
     pub fn create(&self, key: &str, value: &[u8]) -> Result<u64> {
-        let (backend, value) = self.checked(key, value)?;
-        backend.create(key, value)
+        self.create_with(key, value, &WriteOptions::default())
     }
 
     pub fn update(&self, key: &str, value: &[u8], revision: u64) -> Result<u64> {
-        let (backend, value) = self.checked(key, value)?;
-        backend.update(key, value, revision)
+        self.update_with(key, value, revision, &WriteOptions::default())
     }
 
     /// Writes a DELETE tombstone (even over an absent key, as JetStream KV does);
@@ -223,8 +336,8 @@ impl Store {
             self.check_value(&value)?;
             let value = Bytes::from(value);
             let written = match &latest {
-                Some(entry) => backend.update(key, value, entry.revision),
-                None => backend.create(key, value),
+                Some(entry) => backend.update(key, value, entry.revision, &WriteOptions::default()),
+                None => backend.create(key, value, &WriteOptions::default()),
             };
             match written {
                 Err(e) if e.kind() == ErrorKind::Conflict => {
@@ -326,7 +439,9 @@ impl Store {
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         if ended.is_none() {
             self.closed.store(true, Ordering::Release);
-            // The hub first: its feed deletes its server-side consumer while the
+            // The leases this store granted are revoked while everything is still up.
+            self.lessor.close();
+            // Then the hub: its feed deletes its server-side consumer while the
             // connection is still up. Neither waits for a callback.
             *ended = Some(self.hub.end_for_close());
             self.backend.close();

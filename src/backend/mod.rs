@@ -14,11 +14,12 @@
 //! feed's background work.
 
 use crate::config::{BackendKind, Config};
-use crate::entry::Entry;
+use crate::entry::{Entry, WriteOptions};
 use crate::error::Result;
 use crate::watch::Hub;
 use bytes::Bytes;
 use std::sync::Arc;
+use std::time::Duration;
 
 pub mod mem;
 pub mod nats;
@@ -70,14 +71,16 @@ pub trait Backend: Send + Sync {
         Ok(())
     }
 
-    /// Unconditional write; returns the new revision.
-    fn put(&self, key: &str, value: Bytes) -> Result<u64>;
+    /// Unconditional write; returns the new revision. A write with a TTL keeps only
+    /// itself in the key's history (a roll-up), so its expiry can never bring an older
+    /// revision back; it expires into an EXPIRED tombstone unless written again first.
+    fn put(&self, key: &str, value: Bytes, meta: &WriteOptions) -> Result<u64>;
     /// Write only if the key has no live value (none, or a DELETE/PURGE/EXPIRED tombstone);
     /// otherwise `Conflict` carrying the current revision.
-    fn create(&self, key: &str, value: Bytes) -> Result<u64>;
+    fn create(&self, key: &str, value: Bytes, meta: &WriteOptions) -> Result<u64>;
     /// Write only if the key's latest revision (tombstones included) is `revision`;
     /// `revision == 0` means the key has never been written (or was purged away).
-    fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64>;
+    fn update(&self, key: &str, value: Bytes, revision: u64, meta: &WriteOptions) -> Result<u64>;
     /// Write a DELETE tombstone; `revision != 0` makes it conditional like `update`.
     fn delete(&self, key: &str, revision: u64) -> Result<u64>;
     /// Drop the key's history, leaving a PURGE marker; returns the marker's revision.
@@ -91,8 +94,29 @@ pub trait Backend: Send + Sync {
     fn history(&self, key: &str) -> Result<Vec<Entry>>;
     /// The store's latest revision (0 for an empty store).
     fn last_revision(&self) -> Result<u64>;
+
+    /// The TTL this backend grants when `asked` for one (never less; see
+    /// `docs/design.md` for why a backend rounds up); UNSUPPORTED without TTL support.
+    fn granted_ttl(&self, asked: Duration) -> Result<Duration>;
+    /// Writes the record of lease `id` so that it lives `ttl` from now. With `must_exist`
+    /// only an existing record is renewed: `Ok(false)` when it has ended.
+    fn lease_renew(&self, id: u64, ttl: Duration, must_exist: bool) -> Result<bool>;
+    /// The record of lease `id`, `None` once it has expired or was removed.
+    fn lease_record(&self, id: u64) -> Result<Option<LeaseRecord>>;
+    /// Every live lease record, by id.
+    fn lease_records(&self) -> Result<Vec<LeaseRecord>>;
+    /// Removes the record of lease `id` (revoked); no error when it is already gone.
+    fn lease_remove(&self, id: u64) -> Result<()>;
     /// Releases connections and background work; later calls may fail with `Closed`.
     fn close(&self);
+}
+
+/// A lease as its backend keeps it: granted TTL and how long it has left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeaseRecord {
+    pub id: u64,
+    pub ttl: Duration,
+    pub remaining: Duration,
 }
 
 /// What a store needs of its backend: the KV operations, and the hub its feed drives.
@@ -105,7 +129,7 @@ pub struct Opened {
 pub fn open(config: &Config) -> Result<Opened> {
     match config.backend_kind()? {
         BackendKind::Mem => {
-            let kv = Arc::new(mem::MemBackend::new(config.history));
+            let kv = mem::MemBackend::new(config.history);
             let feed = mem::feed::MemFeed::new(kv.clone());
             let hub = Hub::new(feed.clone(), config.max_watchers);
             feed.attach(&hub);

@@ -41,6 +41,8 @@ pub const CKV_CANCELED: ckv_status = 10;
 pub const CKV_INTERNAL: ckv_status = 11;
 /// Authenticated but not permitted (subject, stream or bucket denied).
 pub const CKV_PERMISSION_DENIED: ckv_status = 12;
+/// The lease has ended (expired or revoked) or never existed.
+pub const CKV_LEASE_NOT_FOUND: ckv_status = 13;
 
 /// Compile-time proof that each kind's C constant exists with the kind's code.
 macro_rules! check_status_constants {

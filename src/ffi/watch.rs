@@ -57,6 +57,8 @@ pub struct ckv_watch_options {
     /// server), deliver a fresh snapshot and CKV_EVENT_SYNCED, each marked
     /// `ckv_event_is_resync`, instead of CKV_CANCEL_HISTORY_LOST; the watch goes on.
     pub resync: bool,
+    /// Also deliver quiet writes (lease keepalives, writes with `quiet`).
+    pub quiet_writes: bool,
 }
 
 /// Fills `options` with the defaults: an exact-key watch from now on, no snapshot, no
@@ -78,6 +80,7 @@ pub unsafe extern "C" fn ckv_watch_options_init(options: *mut ckv_watch_options)
             buffer_size: DEFAULT_BUFFER_SIZE,
             progress_interval_ms: 0,
             resync: false,
+            quiet_writes: false,
         });
     })
 }
@@ -100,6 +103,7 @@ unsafe fn core_options(options: *const ckv_watch_options) -> WatchOptions {
             progress_interval: (o.progress_interval_ms > 0)
                 .then(|| Duration::from_millis(o.progress_interval_ms)),
             resync: o.resync,
+            quiet_writes: o.quiet_writes,
         },
     }
 }

@@ -211,6 +211,9 @@ pub struct WatchOptions {
     /// fresh snapshot followed by SYNCED, marked `resync`, instead of ending with
     /// CANCELED(history lost). For caches, which replace their view.
     pub resync: bool,
+    /// Also deliver quiet writes (lease keepalives, writes made with `quiet`), which
+    /// watchers skip by default.
+    pub quiet_writes: bool,
 }
 
 /// The buffer size a watch gets unless it asks otherwise.
@@ -227,6 +230,7 @@ impl Default for WatchOptions {
             buffer_size: DEFAULT_BUFFER_SIZE,
             progress_interval: None,
             resync: false,
+            quiet_writes: false,
         }
     }
 }

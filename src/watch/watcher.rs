@@ -55,6 +55,12 @@ pub(crate) struct Watcher {
 }
 
 impl Watcher {
+    /// Whether the watcher's options take `entry` (its scope aside).
+    fn wants(&self, entry: &Entry) -> bool {
+        (entry.is_live() || !self.options.ignore_deletes)
+            && (!entry.quiet || self.options.quiet_writes)
+    }
+
     pub(super) fn matches(&self, key: &str) -> bool {
         self.scope().contains(key)
     }
@@ -85,7 +91,8 @@ impl Watcher {
     ) {
         let options = &self.options;
         for (entry, prev) in catch_up.entries {
-            let wanted = entry.is_live() || !options.ignore_deletes;
+            // A snapshot holds current values, however quietly they were last written.
+            let wanted = (mode == CatchUpMode::Snapshot && entry.is_live()) || self.wants(&entry);
             if wanted && self.matches(&entry.key) {
                 let prev = if options.prev_value { prev } else { None };
                 let mut event = Event::data(entry, prev);
@@ -142,7 +149,8 @@ impl Watcher {
         if entry.revision <= inner.last_revision || inner.resyncing {
             return true;
         }
-        if self.options.ignore_deletes && !entry.is_live() {
+        if !self.wants(entry) {
+            // Skipped, but delivered through: PROGRESS bookmarks pass it.
             inner.last_revision = entry.revision;
             return true;
         }

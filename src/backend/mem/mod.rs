@@ -22,10 +22,11 @@
 //! key, the newest revision it ever dropped (history limit or purge): a replay from `from`
 //! is complete for a key exactly when that revision is below `from`.
 
+mod expiry;
 pub mod feed;
 
-use super::Backend;
-use crate::entry::{now_ns, Entry, Operation};
+use super::{Backend, LeaseRecord};
+use crate::entry::{now_ns, Entry, Operation, WriteOptions};
 use crate::error::{Error, Result};
 use crate::sync::{read, write};
 use bytes::Bytes;
@@ -33,7 +34,8 @@ use hashbrown::hash_map::EntryRef;
 use std::collections::{BTreeMap, BTreeSet, VecDeque};
 use std::ops::Bound::{Included, Unbounded};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, RwLock, RwLockReadGuard, RwLockWriteGuard, Weak};
+use std::time::{Duration, Instant};
 
 /// Called under the write lock with every committed entry, in revision order, and the
 /// key's previous entry when that one was a live value (the watch hub's `prev_value`).
@@ -70,6 +72,8 @@ struct State {
     keys: hashbrown::HashMap<Arc<str>, KeyHistory>,
     /// The same keys, sorted, for prefix ranges.
     sorted: BTreeSet<Arc<str>>,
+    /// What ends at a deadline: revisions written with a TTL, and lease records.
+    timers: expiry::Timers,
 }
 
 impl State {
@@ -87,6 +91,9 @@ pub struct MemBackend {
     history: usize,
     closed: AtomicBool,
     observer: RwLock<Option<WriteObserver>>,
+    /// Wakes the expiry thread when a deadline is added (see `expiry`).
+    expiry: Arc<expiry::Clock>,
+    me: Weak<MemBackend>,
 }
 
 enum Expect {
@@ -96,18 +103,21 @@ enum Expect {
 }
 
 impl MemBackend {
-    pub fn new(history: u32) -> MemBackend {
-        MemBackend {
+    pub fn new(history: u32) -> Arc<MemBackend> {
+        Arc::new_cyclic(|me| MemBackend {
             state: RwLock::new(State {
                 last_revision: 0,
                 log: BTreeMap::new(),
                 keys: hashbrown::HashMap::new(),
                 sorted: BTreeSet::new(),
+                timers: expiry::Timers::default(),
             }),
             history: history.max(1) as usize,
             closed: AtomicBool::new(false),
             observer: RwLock::new(None),
-        }
+            expiry: Arc::default(),
+            me: me.clone(),
+        })
     }
 
     /// Installs the function told about every committed write (the watch hub's feed).
@@ -198,13 +208,24 @@ impl MemBackend {
         Ok(write(&self.state))
     }
 
-    fn write(&self, key: &str, value: Bytes, op: Operation, expect: Expect) -> Result<u64> {
+    fn write(
+        &self,
+        key: &str,
+        value: Bytes,
+        op: Operation,
+        expect: Expect,
+        meta: &WriteOptions,
+    ) -> Result<u64> {
+        if meta.ttl.is_some() {
+            self.expiry.ensure_running(&self.me)?;
+        }
         let mut state = self.write_lock()?;
         let State {
             last_revision,
             log,
             keys,
             sorted,
+            timers,
         } = &mut *state;
         let slot = keys.entry_ref(key);
         let latest = match &slot {
@@ -250,9 +271,10 @@ impl MemBackend {
         };
         let retained = &mut history.entries;
         let mut dropped = 0;
-        // A purge drops the entry the observer is told was previous: keep that one.
+        // A purge drops the entry the observer is told was previous: keep that one. So do
+        // an expiry and a write with a TTL (roll-ups, as on the server).
         let mut purged_prev = None;
-        if op == Operation::Purge {
+        if matches!(op, Operation::Purge | Operation::Expired) || meta.ttl.is_some() {
             purged_prev = retained.back().filter(|e| e.is_live()).cloned();
             for old in retained.drain(..) {
                 log.remove(&old.revision);
@@ -265,7 +287,13 @@ impl MemBackend {
             revision,
             operation: op,
             timestamp_ns: now_ns(),
+            lease: meta.lease,
+            quiet: meta.quiet,
         });
+        if let Some(ttl) = meta.ttl {
+            timers.expire_revision(Instant::now() + ttl, revision);
+            self.expiry.deadline_added();
+        }
         while retained.len() > self.history {
             if let Some(old) = retained.pop_front() {
                 log.remove(&old.revision);
@@ -294,16 +322,17 @@ impl MemBackend {
 }
 
 impl Backend for MemBackend {
-    fn put(&self, key: &str, value: Bytes) -> Result<u64> {
-        self.write(key, value, Operation::Put, Expect::Nothing)
+    fn put(&self, key: &str, value: Bytes, meta: &WriteOptions) -> Result<u64> {
+        self.write(key, value, Operation::Put, Expect::Nothing, meta)
     }
 
-    fn create(&self, key: &str, value: Bytes) -> Result<u64> {
-        self.write(key, value, Operation::Put, Expect::NoLiveValue)
+    fn create(&self, key: &str, value: Bytes, meta: &WriteOptions) -> Result<u64> {
+        self.write(key, value, Operation::Put, Expect::NoLiveValue, meta)
     }
 
-    fn update(&self, key: &str, value: Bytes, revision: u64) -> Result<u64> {
-        self.write(key, value, Operation::Put, Expect::Revision(revision))
+    fn update(&self, key: &str, value: Bytes, revision: u64, meta: &WriteOptions) -> Result<u64> {
+        let expect = Expect::Revision(revision);
+        self.write(key, value, Operation::Put, expect, meta)
     }
 
     fn delete(&self, key: &str, revision: u64) -> Result<u64> {
@@ -312,11 +341,18 @@ impl Backend for MemBackend {
         } else {
             Expect::Revision(revision)
         };
-        self.write(key, Bytes::new(), Operation::Delete, expect)
+        self.write(
+            key,
+            Bytes::new(),
+            Operation::Delete,
+            expect,
+            &WriteOptions::default(),
+        )
     }
 
     fn purge(&self, key: &str) -> Result<u64> {
-        self.write(key, Bytes::new(), Operation::Purge, Expect::Nothing)
+        let meta = WriteOptions::default();
+        self.write(key, Bytes::new(), Operation::Purge, Expect::Nothing, &meta)
     }
 
     fn latest(&self, key: &str) -> Result<Option<Entry>> {
@@ -355,5 +391,39 @@ impl Backend for MemBackend {
     fn close(&self) {
         self.closed.store(true, Ordering::Release);
         self.set_observer(None);
+        self.expiry.stop();
+    }
+
+    fn granted_ttl(&self, asked: Duration) -> Result<Duration> {
+        // The monotonic clock has no granularity to round to; whole milliseconds keep
+        // the number the same in every language's view of it.
+        let millis = asked.as_nanos().div_ceil(1_000_000).max(1);
+        Ok(Duration::from_millis(
+            u64::try_from(millis).unwrap_or(u64::MAX),
+        ))
+    }
+
+    fn lease_renew(&self, id: u64, ttl: Duration, must_exist: bool) -> Result<bool> {
+        self.expiry.ensure_running(&self.me)?;
+        let mut state = self.write_lock()?;
+        let renewed = state
+            .timers
+            .renew_lease(id, ttl, Instant::now(), must_exist);
+        drop(state);
+        self.expiry.deadline_added();
+        Ok(renewed)
+    }
+
+    fn lease_record(&self, id: u64) -> Result<Option<LeaseRecord>> {
+        Ok(self.read()?.timers.lease(id, Instant::now()))
+    }
+
+    fn lease_records(&self) -> Result<Vec<LeaseRecord>> {
+        Ok(self.read()?.timers.leases(Instant::now()))
+    }
+
+    fn lease_remove(&self, id: u64) -> Result<()> {
+        self.write_lock()?.timers.remove_lease(id);
+        Ok(())
     }
 }

@@ -1,5 +1,8 @@
-//! The KV message codec: what a bucket message says as a coordkv entry — its operation
-//! (from its headers), its key (from its subject), its time.
+//! The KV message codec: what a bucket message says as a coordkv entry — its operation,
+//! lease and quietness (from its headers), its key (from its subject), its time.
+//!
+//! coordkv's own headers are `Coordkv-Lease` (the lease id, decimal) and `Coordkv-Quiet`
+//! (present on a quiet write). Other clients' messages carry neither: a plain write.
 
 use crate::entry::{Entry, Operation};
 use crate::key;
@@ -12,6 +15,7 @@ pub(crate) struct Record<'a> {
     /// The subject less the bucket's prefix: a NATS key, possibly not a coordkv spelling.
     pub nats_key: &'a str,
     pub operation: Operation,
+    pub headers: Option<&'a HeaderMap>,
     pub value: Bytes,
     pub revision: u64,
     pub timestamp_ns: u64,
@@ -31,6 +35,8 @@ impl Record<'_> {
             revision: self.revision,
             operation: self.operation,
             timestamp_ns: self.timestamp_ns,
+            lease: lease_of(self.headers),
+            quiet: self.headers.is_some_and(|h| h.get(COORDKV_QUIET).is_some()),
         }
     }
 }
@@ -42,6 +48,16 @@ pub(crate) fn timestamp_ns(unix_nanos: i128) -> u64 {
 }
 
 pub(super) const KV_OPERATION: &str = "KV-Operation";
+pub(super) const COORDKV_LEASE: &str = "Coordkv-Lease";
+pub(super) const COORDKV_QUIET: &str = "Coordkv-Quiet";
+
+/// The lease a message was written under (0: none, or a header that is not a lease id).
+fn lease_of(headers: Option<&HeaderMap>) -> u64 {
+    headers
+        .and_then(|h| h.get(COORDKV_LEASE))
+        .and_then(|v| v.as_str().parse().ok())
+        .unwrap_or(0)
+}
 
 pub(crate) fn operation_of(headers: Option<&HeaderMap>) -> Operation {
     let Some(headers) = headers else {

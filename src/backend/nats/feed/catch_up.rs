@@ -201,6 +201,8 @@ impl NatsFeed {
             revision: 0,
             operation: Operation::Delete,
             timestamp_ns: 0,
+            lease: 0,
+            quiet: false,
         })
     }
 

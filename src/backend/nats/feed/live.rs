@@ -5,8 +5,8 @@
 use super::gaps::{clip_below, Gaps};
 use super::losses::Lost;
 use super::NatsFeed;
-use crate::backend::nats::codec::{operation_of, timestamp_ns};
-use crate::entry::{Entry, Operation};
+use crate::backend::nats::codec::{operation_of, timestamp_ns, Record};
+use crate::entry::Operation;
 use crate::error::Result;
 use crate::key;
 use crate::watch::CancelReason;
@@ -271,13 +271,15 @@ impl NatsFeed {
                 }
             }
             tracked.delivered_on(nats_key, revision);
-            entries.push(Entry {
-                key,
+            let record = Record {
+                nats_key,
+                operation,
+                headers: message.headers.as_ref(),
                 value: message.payload.clone(),
                 revision,
-                operation,
                 timestamp_ns,
-            });
+            };
+            entries.push(record.into_entry(key));
         }
         losses.sort_by_key(|loss| loss.ranges[0].0);
         let mut losses = losses.into_iter().peekable();
