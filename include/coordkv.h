@@ -47,6 +47,12 @@ typedef struct ckv_event ckv_event;
 typedef struct ckv_key_list ckv_key_list;
 
 /**
+ * A granted lease: read with `ckv_lease_id`, `ckv_lease_ttl_ms`, `ckv_lease_is_lost`;
+ * free with `ckv_lease_free` (which does not end the lease).
+ */
+typedef struct ckv_lease ckv_lease;
+
+/**
  * Where a read-modify-write callback puts the new value.
  */
 typedef struct ckv_rmw_result ckv_rmw_result;
@@ -80,6 +86,35 @@ typedef int32_t ckv_event_type;
  * Why a watch ended: one of the `CKV_CANCEL_*` codes (0 for events that are not CANCELED).
  */
 typedef int32_t ckv_cancel_reason;
+
+/**
+ * Called once when a lease is lost (`reason` is a NUL-terminated message, valid for the
+ * call): on the keepalive thread, or inside the call that ended it (`ckv_lease_revoke`,
+ * `ckv_lease_abandon`, `ckv_close`). It must return promptly and must not close the
+ * lease's store.
+ */
+typedef void (*ckv_lease_lost_fn)(void *user_data,
+                                  uint64_t lease_id,
+                                  const char *reason);
+
+/**
+ * How a lease is granted. Fill it with `ckv_lease_options_init` first.
+ */
+typedef struct ckv_lease_options {
+  /**
+   * Keep the lease when its store closes (it then expires unless someone keeps it
+   * alive); by default `ckv_close` revokes the leases the store granted.
+   */
+  bool keep_on_close;
+  /**
+   * Told once when the lease is lost (optional).
+   */
+  ckv_lease_lost_fn lost;
+  /**
+   * Passed to `lost`.
+   */
+  void *user_data;
+} ckv_lease_options;
 
 /**
  * Options of a watch. Fill it with `ckv_watch_options_init`, then change what you need.
@@ -151,6 +186,27 @@ typedef ckv_status (*ckv_rmw_fn)(void *user_data,
  */
 typedef void (*ckv_watch_fn)(void *user_data,
                              const struct ckv_event *event);
+
+/**
+ * How a write is stamped: attached to a lease, expiring, or quiet. Fill it with
+ * `ckv_write_options_init` first, so fields added later keep their defaults.
+ */
+typedef struct ckv_write_options {
+  /**
+   * Attach the key to this lease (0: none): it lives as long as the lease and is
+   * deleted when the lease is revoked. Excludes `ttl_ms`.
+   */
+  uint64_t lease;
+  /**
+   * Expire the key (CKV_EVENT_EXPIRED) this many milliseconds after the write unless it
+   * is written again first (0: never). A backend may round it up (NATS: whole seconds).
+   */
+  uint64_t ttl_ms;
+  /**
+   * Watchers receive the write only if they set `quiet_writes`.
+   */
+  bool quiet;
+} ckv_write_options;
 
 /**
  * Success.
@@ -379,6 +435,22 @@ ckv_operation ckv_entry_operation(const struct ckv_entry *entry);
  * `entry` is NULL or a live entry (owned or borrowed).
  */
 uint64_t ckv_entry_timestamp_ns(const struct ckv_entry *entry);
+
+/**
+ * The lease the write was attached to; 0 for none (and for NULL).
+ *
+ * # Safety
+ * `entry` is NULL or a live entry (owned or borrowed).
+ */
+uint64_t ckv_entry_lease(const struct ckv_entry *entry);
+
+/**
+ * Whether the write was quiet (a lease keepalive, or a write with `quiet`); false for NULL.
+ *
+ * # Safety
+ * `entry` is NULL or a live entry (owned or borrowed).
+ */
+bool ckv_entry_is_quiet(const struct ckv_entry *entry);
 
 /**
  * Frees an entry returned by `ckv_get`. NULL is a no-op. Never free an entry borrowed
@@ -715,6 +787,146 @@ ckv_status ckv_history(struct ckv_store *store,
                        struct ckv_error **err_out);
 
 /**
+ * Fills `options` with the defaults: revoked on close, no lost callback. NULL is a no-op.
+ *
+ * # Safety
+ * `options` is NULL or valid for a write of a `ckv_lease_options`.
+ */
+void ckv_lease_options_init(struct ckv_lease_options *options);
+
+/**
+ * Grants a lease of at least `ttl_ms` milliseconds (the granted TTL may be longer: NATS
+ * grants whole seconds, and no less than the bucket's marker TTL when it keeps history)
+ * and keeps it alive until it is revoked or the store closes. `*lease_out` receives a
+ * lease object to free with `ckv_lease_free`. `options` may be NULL.
+ * Errors: INVALID_ARGUMENT (ttl_ms 0), UNSUPPORTED (NATS before 2.11.2), UNAVAILABLE.
+ *
+ * # Safety
+ * The header's conventions; `options` is NULL or readable, and its `lost` and
+ * `user_data` may be used from a library thread until the lease is lost.
+ */
+ckv_status ckv_lease_grant(struct ckv_store *store,
+                           uint64_t ttl_ms,
+                           const struct ckv_lease_options *options,
+                           struct ckv_lease **lease_out,
+                           struct ckv_error **err_out);
+
+/**
+ * The lease's id (what `ckv_write_options.lease` and the other lease calls take); 0 for NULL.
+ *
+ * # Safety
+ * `lease` is NULL or a live lease object.
+ */
+uint64_t ckv_lease_id(const struct ckv_lease *lease);
+
+/**
+ * The TTL granted, in milliseconds; 0 for NULL.
+ *
+ * # Safety
+ * `lease` is NULL or a live lease object.
+ */
+uint64_t ckv_lease_ttl_ms(const struct ckv_lease *lease);
+
+/**
+ * Whether the lease is lost: keepalive could not renew it for a whole TTL, it expired,
+ * or it was revoked or abandoned, or its store closed. Once lost, always lost. True for NULL.
+ *
+ * # Safety
+ * `lease` is NULL or a live lease object.
+ */
+bool ckv_lease_is_lost(const struct ckv_lease *lease);
+
+/**
+ * Waits until the lease is lost (CKV_OK) or `timeout_ms` passes (CKV_TIMEOUT; a negative
+ * timeout waits for good). INVALID_ARGUMENT for NULL.
+ *
+ * # Safety
+ * `lease` is NULL or a live lease object, not freed during the call.
+ */
+ckv_status ckv_lease_wait_lost(const struct ckv_lease *lease,
+                               int64_t timeout_ms);
+
+/**
+ * Frees a lease object. The lease itself goes on (revoke it with `ckv_lease_revoke`).
+ * NULL is a no-op.
+ *
+ * # Safety
+ * `lease` is NULL or a lease from `ckv_lease_grant`, freed once and not used after.
+ */
+void ckv_lease_free(struct ckv_lease *lease);
+
+/**
+ * Ends lease `id` and deletes every key attached to it (DELETE events). Any store may
+ * revoke any lease. CKV_LEASE_NOT_FOUND when it has already ended.
+ *
+ * # Safety
+ * `err_out` is NULL or writable.
+ */
+ckv_status ckv_lease_revoke(struct ckv_store *store,
+                            uint64_t id,
+                            struct ckv_error **err_out);
+
+/**
+ * Stops keeping lease `id` alive without revoking it: it and its keys expire after the
+ * TTL (CKV_EVENT_EXPIRED), as if this process had died. CKV_LEASE_NOT_FOUND when this
+ * store does not keep it alive.
+ *
+ * # Safety
+ * `err_out` is NULL or writable.
+ */
+ckv_status ckv_lease_abandon(struct ckv_store *store,
+                             uint64_t id,
+                             struct ckv_error **err_out);
+
+/**
+ * Renews lease `id` now (keepalive does this by itself) and stores the time it has left
+ * in `*remaining_ms_out` (optional). CKV_LEASE_NOT_FOUND once it has ended.
+ *
+ * # Safety
+ * `remaining_ms_out` and `err_out` are NULL or writable.
+ */
+ckv_status ckv_lease_keep_alive(struct ckv_store *store,
+                                uint64_t id,
+                                uint64_t *remaining_ms_out,
+                                struct ckv_error **err_out);
+
+/**
+ * Lease `id`'s granted TTL and the time it has left, in milliseconds (each optional), and
+ * when `keys_out` is not NULL the keys attached to it (free with `ckv_key_list_free`).
+ * CKV_LEASE_NOT_FOUND once it has ended.
+ *
+ * # Safety
+ * Each `*_out` is NULL or writable.
+ */
+ckv_status ckv_lease_time_to_live(struct ckv_store *store,
+                                  uint64_t id,
+                                  uint64_t *ttl_ms_out,
+                                  uint64_t *remaining_ms_out,
+                                  struct ckv_key_list **keys_out,
+                                  struct ckv_error **err_out);
+
+/**
+ * The live leases of the whole store (every process's): their ids, sorted, into
+ * `*ids_out` (free with `ckv_lease_ids_free`) and their count into `*count_out`.
+ *
+ * # Safety
+ * `ids_out` and `count_out` are writable; `err_out` is NULL or writable.
+ */
+ckv_status ckv_lease_list(struct ckv_store *store,
+                          uint64_t **ids_out,
+                          size_t *count_out,
+                          struct ckv_error **err_out);
+
+/**
+ * Frees the ids of `ckv_lease_list` (`count` as it returned). NULL is a no-op.
+ *
+ * # Safety
+ * `ids` is NULL or from `ckv_lease_list` with this `count`, freed once.
+ */
+void ckv_lease_ids_free(uint64_t *ids,
+                        size_t count);
+
+/**
  * Like `ckv_watch_open`, but `ready(user_data)` is called on a library delivery thread
  * whenever events wait after `ckv_watch_next` last returned CKV_TIMEOUT for this watch
  * (and once the first events are queued): take them with `ckv_watch_next(watch, 0, ...)`
@@ -887,6 +1099,62 @@ ckv_status ckv_watch_callback(struct ckv_store *store,
  * again after the current one returns. So two callbacks may close each other's watches.
  */
 void ckv_watch_close(struct ckv_watch *watch);
+
+/**
+ * Fills `options` with a plain write: no lease, no TTL, not quiet. NULL is a no-op.
+ *
+ * # Safety
+ * `options` is NULL or valid for a write of a `ckv_write_options`.
+ */
+void ckv_write_options_init(struct ckv_write_options *options);
+
+/**
+ * `ckv_put` with write options (NULL: a plain put). A lease that has ended is
+ * CKV_LEASE_NOT_FOUND; a lease and a TTL together are INVALID_ARGUMENT; a TTL or lease on
+ * a server without TTLs (NATS before 2.11.2) is UNSUPPORTED.
+ *
+ * # Safety
+ * The header's conventions; `options` is NULL or readable.
+ */
+ckv_status ckv_put_with(struct ckv_store *store,
+                        const char *key,
+                        size_t key_len,
+                        const uint8_t *value,
+                        size_t value_len,
+                        const struct ckv_write_options *options,
+                        uint64_t *revision_out,
+                        struct ckv_error **err_out);
+
+/**
+ * `ckv_create` with write options (see `ckv_put_with`).
+ *
+ * # Safety
+ * The header's conventions; `options` is NULL or readable.
+ */
+ckv_status ckv_create_with(struct ckv_store *store,
+                           const char *key,
+                           size_t key_len,
+                           const uint8_t *value,
+                           size_t value_len,
+                           const struct ckv_write_options *options,
+                           uint64_t *revision_out,
+                           struct ckv_error **err_out);
+
+/**
+ * `ckv_update` with write options (see `ckv_put_with`).
+ *
+ * # Safety
+ * The header's conventions; `options` is NULL or readable.
+ */
+ckv_status ckv_update_with(struct ckv_store *store,
+                           const char *key,
+                           size_t key_len,
+                           const uint8_t *value,
+                           size_t value_len,
+                           uint64_t revision,
+                           const struct ckv_write_options *options,
+                           uint64_t *revision_out,
+                           struct ckv_error **err_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -20,6 +20,7 @@ exec python3 tests/support/natsd.py run --version "$VERSION" -- \
     --test nats_env \
     --test nats_watch \
     --test nats_watch_loss \
+    --test leases \
     --test watch_hub \
     --test watch_guarantees \
     --test watch_callbacks \

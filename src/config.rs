@@ -67,6 +67,11 @@ pub struct Config {
     pub connection_name: Option<String>,
     /// Most live watchers on one store.
     pub max_watchers: usize,
+    /// NATS: how long the delete marker of an expired key lives (whole seconds, at least
+    /// 1000 ms), set on the bucket by the first TTL or lease call. A watcher that is away
+    /// longer than this across an expiry ends with CANCELED(history lost); on a bucket
+    /// with `history` above 1 a shorter TTL is raised to it.
+    pub marker_ttl_ms: u64,
 }
 
 impl Default for Config {
@@ -86,6 +91,7 @@ impl Default for Config {
             request_timeout_ms: 5_000,
             connection_name: None,
             max_watchers: 100_000,
+            marker_ttl_ms: 5_000,
         }
     }
 }
@@ -167,6 +173,12 @@ impl Config {
         }
         if self.max_watchers == 0 {
             return Err(Error::invalid("max_watchers must be at least 1"));
+        }
+        if self.marker_ttl_ms < 1000 || self.marker_ttl_ms % 1000 != 0 {
+            return Err(Error::invalid(format!(
+                "marker_ttl_ms must be whole seconds of at least 1000, got {}",
+                self.marker_ttl_ms
+            )));
         }
         if self.servers.len() > MAX_SERVERS {
             return Err(Error::invalid(format!(

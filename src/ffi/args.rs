@@ -81,6 +81,11 @@ pub(crate) struct Out<'a, T> {
 }
 
 impl<T> Out<'_, T> {
+    /// Whether the caller passed this output (an optional one may be NULL).
+    pub(crate) fn is_wanted(&self) -> bool {
+        self.ptr.is_some()
+    }
+
     /// Writes `value`; dropped without a write when the output was optional and NULL.
     pub(crate) fn set(self, value: T) {
         self.set_with(|| value)

@@ -134,6 +134,26 @@ pub unsafe extern "C" fn ckv_entry_timestamp_ns(entry: *const ckv_entry) -> u64 
     unsafe { read_or(entry, 0, |e| e.entry.timestamp_ns) }
 }
 
+/// The lease the write was attached to; 0 for none (and for NULL).
+///
+/// # Safety
+/// `entry` is NULL or a live entry (owned or borrowed).
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_lease(entry: *const ckv_entry) -> u64 {
+    // SAFETY: NULL or a live entry, as this function's `# Safety` requires.
+    unsafe { read_or(entry, 0, |e| e.entry.lease) }
+}
+
+/// Whether the write was quiet (a lease keepalive, or a write with `quiet`); false for NULL.
+///
+/// # Safety
+/// `entry` is NULL or a live entry (owned or borrowed).
+#[no_mangle]
+pub unsafe extern "C" fn ckv_entry_is_quiet(entry: *const ckv_entry) -> bool {
+    // SAFETY: NULL or a live entry, as this function's `# Safety` requires.
+    unsafe { read_or(entry, false, |e| e.entry.quiet) }
+}
+
 /// Frees an entry returned by `ckv_get`. NULL is a no-op. Never free an entry borrowed
 /// from a list or a callback.
 ///

@@ -27,7 +27,7 @@ type TextArg<'a> = (*const c_char, usize, &'a str);
 ///
 /// # Safety
 /// The header's conventions for `key`, `value`, `revision_out` and `err_out`.
-unsafe fn write_value(
+pub(super) unsafe fn write_value(
     handle: *mut ckv_store,
     (key, key_len): (*const c_char, usize),
     (value, value_len): (*const u8, usize),

@@ -39,10 +39,12 @@ pub mod error;
 pub mod event;
 pub mod handles;
 pub mod kv;
+pub mod lease;
 pub mod ready;
 pub mod rmw;
 pub mod store;
 pub mod watch;
+pub mod write_options;
 
 pub use self::error::ckv_error;
 pub use self::status::*;

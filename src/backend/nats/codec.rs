@@ -51,6 +51,12 @@ pub(super) const KV_OPERATION: &str = "KV-Operation";
 pub(super) const COORDKV_LEASE: &str = "Coordkv-Lease";
 pub(super) const COORDKV_QUIET: &str = "Coordkv-Quiet";
 
+/// The revision a conditional write expected its key to be at, from its headers.
+pub(crate) fn expected_last_sequence(headers: &HeaderMap) -> Option<u64> {
+    let expected = headers.get(header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE)?;
+    expected.as_str().parse().ok()
+}
+
 /// The lease a message was written under (0: none, or a header that is not a lease id).
 fn lease_of(headers: Option<&HeaderMap>) -> u64 {
     headers

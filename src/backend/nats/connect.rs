@@ -187,6 +187,9 @@ impl NatsBackend {
                 request_timeout,
                 violations,
                 connects,
+                history: config.history,
+                marker_ttl_wanted: Duration::from_millis(config.marker_ttl_ms),
+                marker_ttl_in_effect: Mutex::new(None),
                 // A version that does not parse is a build of the server's main line.
                 server_version: server_version.unwrap_or((u64::MAX, 0, 0)),
                 server_version_text: info.version.clone(),

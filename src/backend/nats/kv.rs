@@ -22,7 +22,7 @@ use std::time::Duration;
 impl NatsBackend {
     /// Publishes one KV message and returns its revision; `Conflict` here carries no
     /// revision yet (the caller reads it).
-    async fn publish(
+    pub(super) async fn publish(
         &self,
         nats_key: &str,
         value: Bytes,
@@ -48,7 +48,7 @@ impl NatsBackend {
         Ok(ack.sequence)
     }
 
-    async fn latest_async(&self, key: &str, nats_key: &str) -> Result<Option<Entry>> {
+    pub(super) async fn latest_async(&self, key: &str, nats_key: &str) -> Result<Option<Entry>> {
         let mut subject = String::with_capacity(self.read_prefix.len() + nats_key.len());
         subject.push_str(&self.read_prefix);
         subject.push_str(nats_key);
@@ -157,21 +157,10 @@ impl NatsBackend {
         }
     }
 
-    /// UNSUPPORTED naming the server version when it is too old, else "not built yet".
-    fn leases_not_built(&self) -> Error {
-        match self.require(Capability::Ttl) {
-            Err(too_old) => too_old,
-            Ok(()) => Error::new(
-                ErrorKind::Unsupported,
-                "TTL keys and leases on nats:// are not built yet (they work on mem://)",
-            ),
-        }
-    }
-
     /// `headers` with what `meta` says in coordkv's headers.
     fn stamped(&self, meta: &WriteOptions, mut headers: HeaderMap) -> Result<HeaderMap> {
-        if meta.ttl.is_some() {
-            return Err(self.leases_not_built());
+        if let Some(ttl) = meta.ttl {
+            self.ttl_headers(ttl, &mut headers)?;
         }
         if meta.lease != 0 {
             headers.insert(COORDKV_LEASE, header::HeaderValue::from(meta.lease));
@@ -374,30 +363,30 @@ impl Backend for NatsBackend {
         }
     }
 
-    fn granted_ttl(&self, _asked: Duration) -> Result<Duration> {
-        Err(self.leases_not_built())
+    fn granted_ttl(&self, asked: Duration) -> Result<Duration> {
+        self.ttl_granted(asked)
     }
 
-    fn lease_renew(&self, _id: u64, _ttl: Duration, _must_exist: bool) -> Result<bool> {
-        Err(self.leases_not_built())
+    fn lease_renew(&self, id: u64, ttl: Duration, must_exist: bool) -> Result<bool> {
+        self.renew_record(id, ttl, must_exist)
     }
 
-    fn lease_record(&self, _id: u64) -> Result<Option<LeaseRecord>> {
-        Err(self.leases_not_built())
+    fn lease_record(&self, id: u64) -> Result<Option<LeaseRecord>> {
+        self.record(id)
     }
 
     fn lease_records(&self) -> Result<Vec<LeaseRecord>> {
-        Err(self.leases_not_built())
+        self.records()
     }
 
-    fn lease_remove(&self, _id: u64) -> Result<()> {
-        Err(self.leases_not_built())
+    fn lease_remove(&self, id: u64) -> Result<()> {
+        self.remove_record(id)
     }
 }
 
 impl NatsBackend {
     /// `walk` under the permission-violation guard; the walk bounds each step itself.
-    fn call_walk(
+    pub(super) fn call_walk(
         &self,
         doing: &str,
         filter: &str,

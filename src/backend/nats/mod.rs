@@ -23,13 +23,15 @@
 //!
 //! The parts: `connect` (server URLs, auth, TLS, version gate, permission watchdog, the
 //! bucket), `kv` (the `Backend` operations), `codec` (what a message's headers say),
-//! `errors` (the mapping above), `feed` (the watch feed over one live consumer).
+//! `errors` (the mapping above), `feed` (the watch feed over one live consumer), `leases`
+//! (TTL keys and lease records).
 
 mod codec;
 mod connect;
 mod errors;
 pub mod feed;
 mod kv;
+mod leases;
 
 pub use connect::server_urls;
 pub use errors::map_error;
@@ -39,7 +41,7 @@ use async_nats::jetstream;
 use async_nats::Client;
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::runtime::Handle;
 use tokio::sync::watch;
@@ -64,6 +66,12 @@ pub struct NatsBackend {
     server_version: connect::ServerVersion,
     server_version_text: String,
     closed: AtomicBool,
+    /// Revisions kept per key: above 1, the server raises short TTLs to the marker TTL.
+    history: u32,
+    /// The marker TTL to set when this store switches TTLs on for the bucket.
+    marker_ttl_wanted: Duration,
+    /// The bucket's marker TTL once TTLs are known to be on (see `leases`).
+    marker_ttl_in_effect: Mutex<Option<Duration>>,
 }
 
 impl NatsBackend {

@@ -12,7 +12,9 @@
 //!   the feed checks that when it finds a removed revision.
 //! - **Roll-ups (purges).** A roll-up on a key removes what precedes it there, including
 //!   messages the consumer had not reached, so a roll-up delivered on a key concerns every
-//!   removed revision since the last one delivered on that key. Those are the revisions
+//!   removed revision since the last one delivered on that key (up to the revision it was
+//!   written to expect, when it says: coordkv's TTL writes and keepalives roll up at the
+//!   revision they read, so they explain nothing the feed had not delivered). Those are the revisions
 //!   kept here (a bounded list: past its size the oldest ranges merge into one that covers
 //!   them, a superset, so a check stays conservative, never blind).
 //! - **Age and size limits** remove the stream's oldest messages: a removed revision below

@@ -5,7 +5,7 @@
 use super::gaps::{clip_below, Gaps};
 use super::losses::Lost;
 use super::NatsFeed;
-use crate::backend::nats::codec::{operation_of, timestamp_ns, Record};
+use crate::backend::nats::codec::{expected_last_sequence, operation_of, timestamp_ns, Record};
 use crate::entry::Operation;
 use crate::error::Result;
 use crate::key;
@@ -261,7 +261,11 @@ impl NatsFeed {
             };
             let key: Arc<str> = Arc::from(key);
             if rollup {
-                let ranges = tracked.rolled_up(nats_key, revision);
+                // A roll-up written at an expected revision (a TTL write by coordkv at the
+                // revision it read, a keepalive) removed only what preceded that one.
+                let expected = message.headers.as_ref().and_then(expected_last_sequence);
+                let before = expected.map_or(revision, |e| (e + 1).min(revision));
+                let ranges = tracked.rolled_up(nats_key, before);
                 if !ranges.is_empty() {
                     losses.push(Lost {
                         key: Some(key.clone()),
