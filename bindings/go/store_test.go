@@ -125,9 +125,9 @@ func TestPutDoesNotKeepCallerBuffer(t *testing.T) {
 	})
 }
 
-// Store handles are (slot, generation) words; reopening reuses a slot with a higher
-// generation each time. Churning well past the generations that look like Go heap
-// addresses, with collections in between, must stay correct and must not crash the GC.
+// A store handle is a (slot, generation) word with bit 63 set, held in a *C.ckv_store;
+// reopening reuses a slot with a higher generation each time. Churning through many
+// generations, with collections in between, must stay correct and must not crash the GC.
 func TestManyOpenCloseCycles(t *testing.T) {
 	for i := 0; i < 600; i++ {
 		s, err := coordkv.Open("mem://")
