@@ -1,5 +1,8 @@
 //! Key validation and the NATS key codec, against the shared vectors every language uses,
-//! plus a property test that the codec is a bijection.
+//! plus a property test that the codec is a bijection; and the same vectors through a
+//! store on every backend.
+
+mod common;
 
 use coordkv::key::{from_nats, prefix_to_nats_filter, to_nats, validate_key, validate_prefix};
 use coordkv::ErrorKind;
@@ -40,6 +43,68 @@ fn invalid_vectors_are_refused_with_invalid_argument() {
             .expect_err(&format!("{:?} ({}) must be refused", bytes, v["why"]));
         assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{}", v["why"]);
         assert!(!err.message().is_empty());
+    }
+}
+
+#[test]
+fn valid_vectors_round_trip_through_every_backend() {
+    let mut keys: Vec<String> = vectors()["valid"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["key"].as_str().unwrap().to_string())
+        .collect();
+    for (b, s) in common::test_stores("key_vectors") {
+        for key in &keys {
+            let revision = s.put(key, key.as_bytes()).unwrap();
+            let e = s.get(key).unwrap();
+            assert_eq!(
+                (&*e.key, &e.value[..], e.revision),
+                (key.as_str(), key.as_bytes(), revision),
+                "{b}"
+            );
+        }
+        keys.sort(); // Strings sort byte-wise, as keys list
+        assert_eq!(s.keys("/").unwrap(), keys, "{b}");
+        s.close();
+    }
+}
+
+#[test]
+fn invalid_vectors_are_refused_by_every_store_call() {
+    for (b, s) in common::test_stores("bad_key_vectors") {
+        for v in vectors()["invalid"].as_array().unwrap() {
+            let bytes = match v.get("key_hex") {
+                Some(hex) => hex_bytes(hex.as_str().unwrap()),
+                None => v["key"].as_str().unwrap().as_bytes().to_vec(),
+            };
+            // A &str cannot hold the vectors that are not UTF-8: the type refuses those.
+            let Ok(key) = String::from_utf8(bytes) else {
+                continue;
+            };
+            let key = key.as_str();
+            let results = [
+                ("put", s.put(key, b"x").map(drop)),
+                ("get", s.get(key).map(drop)),
+                ("create", s.create(key, b"x").map(drop)),
+                ("update", s.update(key, b"x", 1).map(drop)),
+                ("delete", s.delete(key, 0).map(drop)),
+                ("conditional delete", s.delete(key, 1).map(drop)),
+                ("purge", s.purge(key).map(drop)),
+                ("history", s.history(key).map(drop)),
+                (
+                    "read_modify_write",
+                    s.read_modify_write(key, &mut |_| panic!("the function ran for {key:?}"))
+                        .map(drop),
+                ),
+            ];
+            for (call, result) in results {
+                let err = result.expect_err(&format!("{b} {call} {}", v["why"]));
+                assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{b} {call}");
+            }
+        }
+        assert_eq!(s.last_revision().unwrap(), 0, "{b}: nothing written");
+        s.close();
     }
 }
 

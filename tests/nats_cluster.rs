@@ -5,11 +5,11 @@
 
 mod common;
 
-use common::{free_port, open_eventually, unique_name, NatsOptions, NatsServer};
+use common::{free_port, open_eventually, retry_until, unique_name, NatsOptions, NatsServer};
 use coordkv::ErrorKind;
 use serde_json::json;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 fn start_cluster() -> Vec<NatsServer> {
     let client_ports: Vec<u16> = (0..3).map(|_| free_port()).collect();
@@ -33,17 +33,6 @@ fn start_cluster() -> Vec<NatsServer> {
         .collect()
 }
 
-fn retry<T>(within: Duration, mut op: impl FnMut() -> coordkv::Result<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        match op() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() >= deadline => panic!("never succeeded: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 #[test]
 fn r3_bucket_survives_a_node_and_keeps_cas_exact() {
     let mut nodes = start_cluster();
@@ -60,7 +49,7 @@ fn r3_bucket_survives_a_node_and_keeps_cas_exact() {
     // A fresh cluster elects its JetStream meta leader first.
     let store = Arc::new(open_eventually(&json.to_string(), Duration::from_secs(60)));
 
-    let r1 = retry(Duration::from_secs(30), || store.put("/c/a", b"1"));
+    let r1 = retry_until(Duration::from_secs(30), || store.put("/c/a", b"1"));
     assert_eq!(&store.get("/c/a").unwrap().value[..], b"1");
     let r2 = store.update("/c/a", b"2", r1).unwrap();
     let conflict = store.update("/c/a", b"stale", r1).unwrap_err();
@@ -70,13 +59,13 @@ fn r3_bucket_survives_a_node_and_keeps_cas_exact() {
     // Kill the node the client is most likely on, and one more is not needed: R3 keeps a
     // quorum of two.
     nodes[0].kill();
-    let r3 = retry(Duration::from_secs(60), || store.put("/c/b", b"after kill"));
+    let r3 = retry_until(Duration::from_secs(60), || store.put("/c/b", b"after kill"));
     assert!(r3 > r2);
     assert_eq!(&store.get("/c/a").unwrap().value[..], b"2");
     // A scan needs an ephemeral consumer, which waits for a JetStream meta leader: the
     // killed node may have been it, so the first scan may time out during the election.
     assert_eq!(
-        retry(Duration::from_secs(60), || store.keys("/c/")),
+        retry_until(Duration::from_secs(60), || store.keys("/c/")),
         vec!["/c/a", "/c/b"]
     );
     let conflict = store.create("/c/b", b"again").unwrap_err();
@@ -90,7 +79,7 @@ fn r3_bucket_survives_a_node_and_keeps_cas_exact() {
 
     // The killed node comes back and catches up; the handle never noticed.
     nodes[0].restart();
-    let r4 = retry(Duration::from_secs(60), || store.put("/c/c", b"all three"));
+    let r4 = retry_until(Duration::from_secs(60), || store.put("/c/c", b"all three"));
     assert!(r4 > r3);
 }
 
@@ -100,6 +89,6 @@ fn one_node_of_the_cluster_is_enough_to_open() {
     let json = json!({"servers": [format!("127.0.0.1:{}", nodes[2].port)],
                       "bucket": unique_name("r3one"), "replicas": 3});
     let store = open_eventually(&json.to_string(), Duration::from_secs(60));
-    let rev = retry(Duration::from_secs(30), || store.put("/one/a", b"x"));
+    let rev = retry_until(Duration::from_secs(30), || store.put("/one/a", b"x"));
     assert_eq!(store.get("/one/a").unwrap().revision, rev);
 }

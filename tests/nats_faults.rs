@@ -4,12 +4,12 @@
 
 mod common;
 
-use common::{unique_name, NatsOptions, NatsServer};
+use common::{retry_until, unique_name, NatsOptions, NatsServer};
 use coordkv::{ErrorKind, Store};
 use serde_json::json;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn nothing_listening_is_unavailable() {
@@ -45,18 +45,6 @@ fn several_urls_reach_the_one_that_is_up() {
     assert_eq!(&store.get("/multi/a").unwrap().value[..], b"1");
 }
 
-/// Retries `op` until it succeeds; panics with the last error after `within`.
-fn eventually<T>(within: Duration, mut op: impl FnMut() -> coordkv::Result<T>) -> T {
-    let deadline = Instant::now() + within;
-    loop {
-        match op() {
-            Ok(v) => return v,
-            Err(e) if Instant::now() >= deadline => panic!("never recovered: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
-}
-
 #[test]
 fn a_live_handle_survives_kill_9_and_restart() {
     let mut server = NatsServer::start(NatsOptions::default());
@@ -81,9 +69,9 @@ fn a_live_handle_survives_kill_9_and_restart() {
 
     server.restart();
     // File storage survives the crash; the same handle reconnects by itself.
-    let entry = eventually(Duration::from_secs(30), || store.get("/r/a"));
+    let entry = retry_until(Duration::from_secs(30), || store.get("/r/a"));
     assert!(entry.revision >= before);
-    let after = eventually(Duration::from_secs(30), || store.put("/r/b", b"after"));
+    let after = retry_until(Duration::from_secs(30), || store.put("/r/b", b"after"));
     assert!(after > before);
     assert_eq!(&store.get("/r/b").unwrap().value[..], b"after");
     assert!(store.keys("/r/").unwrap().contains(&"/r/b".to_string()));

@@ -6,16 +6,8 @@
 mod common;
 
 use async_nats::jetstream::{self, kv};
-use common::{unique_name, NatsServer};
+use common::{block_on, unique_name, NatsServer};
 use coordkv::{ErrorKind, Operation, Store};
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
 
 fn vectors() -> Vec<(String, String)> {
     let text = std::fs::read_to_string(concat!(

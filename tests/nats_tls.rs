@@ -11,6 +11,13 @@ use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// The error opening a store with `config` fails with.
+fn open_refused(config: serde_json::Value) -> coordkv::Error {
+    Store::open_json(&config.to_string())
+        .err()
+        .unwrap_or_else(|| panic!("{config} must be refused"))
+}
+
 fn openssl(dir: &Path, args: &[&str]) {
     let status = Command::new("openssl")
         .args(args)
@@ -131,13 +138,10 @@ fn mutual_tls_with_a_test_ca() {
     assert_eq!(store.get("/tls/a").unwrap().revision, rev);
 
     // The server verifies client certificates: without one the handshake is refused.
-    let no_cert = Store::open_json(
-        &json!({"url": url, "bucket": bucket, "connect_timeout_ms": 3000,
-                "tls": {"ca_file": pki.file("ca.pem"), "required": true}})
-        .to_string(),
-    )
-    .err()
-    .unwrap();
+    let no_cert = open_refused(
+        json!({"url": url, "bucket": bucket, "connect_timeout_ms": 3000,
+                "tls": {"ca_file": pki.file("ca.pem"), "required": true}}),
+    );
     assert!(
         matches!(
             no_cert.kind(),
@@ -147,31 +151,21 @@ fn mutual_tls_with_a_test_ca() {
     );
 
     // A server certificate from an unknown CA is not trusted.
-    let untrusted = Store::open_json(
-        &json!({"url": url, "bucket": bucket, "connect_timeout_ms": 3000,
+    let untrusted = open_refused(
+        json!({"url": url, "bucket": bucket, "connect_timeout_ms": 3000,
                 "tls": {"cert_file": pki.file("client.pem"), "key_file": pki.file("client.key"),
-                        "required": true}})
-        .to_string(),
-    )
-    .err()
-    .unwrap();
+                        "required": true}}),
+    );
     assert_eq!(untrusted.kind(), ErrorKind::Unavailable, "{untrusted}");
 }
 
 #[test]
 fn missing_tls_files_are_invalid_arguments() {
-    let err = Store::open_json(
-        &json!({"url": "nats://127.0.0.1:1", "tls": {"ca_file": "/nonexistent/ca.pem"}})
-            .to_string(),
-    )
-    .err()
-    .unwrap();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
-    let err = Store::open_json(
-        &json!({"url": "nats://127.0.0.1:1", "tls": {"cert_file": "/nonexistent/c.pem"}})
-            .to_string(),
-    )
-    .err()
-    .unwrap();
-    assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    for tls in [
+        json!({"ca_file": "/nonexistent/ca.pem"}),
+        json!({"cert_file": "/nonexistent/c.pem"}),
+    ] {
+        let err = open_refused(json!({"url": "nats://127.0.0.1:1", "tls": tls}));
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument, "{err}");
+    }
 }

@@ -7,21 +7,16 @@ mod common;
 mod watch_support;
 
 use async_nats::jetstream;
-use common::{unique_name, NatsServer};
+use common::{block_on, unique_name, NatsServer};
 use coordkv::{ErrorKind, EventKind, Store, WatchOptions};
 use futures::StreamExt;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use std::time::Duration;
-use watch_support::{check, eventually, full_log, next_event, Recorder};
-
-fn block_on<F: std::future::Future>(future: F) -> F::Output {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap()
-        .block_on(future)
-}
+use watch_support::{
+    check_through_sentinels, eventually, load_key, next_event, options, random_stream, Recorder,
+    Spec,
+};
 
 /// How many consumers the bucket's stream has, read by a plain NATS client.
 fn consumer_count(url: &str, bucket: &str) -> usize {
@@ -43,30 +38,13 @@ fn open(server: &NatsServer, bucket: &str, extra: &str) -> Store {
     Store::open_json(&json).unwrap()
 }
 
-fn prefix(o: WatchOptions) -> WatchOptions {
-    WatchOptions {
-        prefix: true,
-        buffer_size: 1 << 20,
-        ..o
-    }
-}
-
 /// Writes `count` times (put, delete) over 600 keys, retrying through an outage:
 /// a write that failed with UNAVAILABLE or TIMEOUT may or may not have landed, which the
 /// checker does not mind since it reads what the stream holds.
 fn write_through_outage(store: &Store, seed: u64, count: usize) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for i in 0..count {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let k = (x >> 8) % 600;
-        let key = if k % 3 == 0 {
-            format!("/other/{k}")
-        } else {
-            format!("/k/{k}")
-        };
+    for (i, x) in random_stream(seed).take(count).enumerate() {
+        let key = load_key(x >> 8, 600);
         let value = format!("w{seed}-{i}");
         loop {
             let result = match x % 10 {
@@ -97,47 +75,20 @@ fn watchers_resume_without_gap_across_a_server_kill_and_restart() {
     let mut keys = write_through_outage(&store, 7, 1_000);
     let start_from = store.last_revision().unwrap() / 2;
 
-    let specs: Vec<(&str, &str, WatchOptions, bool)> = vec![
-        ("exact", "/k/7", prefix(WatchOptions::default()), false),
-        ("prefix /k/", "/k/", prefix(WatchOptions::default()), false),
-        (
-            "prefix /, callback",
-            "/",
-            prefix(WatchOptions::default()),
-            true,
-        ),
-        (
-            "snapshot /k/",
-            "/k/",
-            prefix(WatchOptions {
-                snapshot: true,
-                ..WatchOptions::default()
-            }),
-            false,
-        ),
-        (
-            "replay /other/",
-            "/other/",
-            prefix(WatchOptions {
-                start_revision: start_from,
-                ..WatchOptions::default()
-            }),
-            false,
-        ),
+    let replay = format!("prefix from={start_from}");
+    let specs: Vec<Spec> = vec![
+        ("exact", "/k/7", options(""), false),
+        ("prefix /k/", "/k/", options("prefix"), false),
+        ("prefix /, callback", "/", options("prefix"), true),
+        ("snapshot /k/", "/k/", options("prefix snapshot"), false),
+        ("replay /other/", "/other/", options(&replay), false),
         (
             "prev + progress /",
             "/",
-            prefix(WatchOptions {
-                prev_value: true,
-                progress_interval: Some(Duration::from_millis(5)),
-                ..WatchOptions::default()
-            }),
+            options("prefix prev progress=5"),
             false,
         ),
     ];
-    // The exact watch is an exact one.
-    let mut specs = specs;
-    specs[0].2.prefix = false;
     let recorders: Vec<Recorder> = specs
         .into_iter()
         .map(|(label, target, o, cb)| Recorder::start(&store, label, target, o, cb))
@@ -166,25 +117,7 @@ fn watchers_resume_without_gap_across_a_server_kill_and_restart() {
         "only {last} writes landed"
     );
 
-    let sentinels: Vec<u64> = recorders
-        .iter()
-        .map(|r| {
-            let key = r.sentinel_key();
-            keys.insert(key.clone());
-            store.put(&key, b"sentinel").unwrap()
-        })
-        .collect();
-    for (r, &s) in recorders.iter().zip(&sentinels) {
-        eventually(
-            &format!("{}: its sentinel after the restart", r.label),
-            || r.has_data_at_or_after(s),
-        );
-    }
-    let log = full_log(&store, &keys);
-    for (r, s) in recorders.into_iter().zip(sentinels) {
-        let (label, view) = r.finish();
-        check(&format!("nats kill -9 {label}"), &view, &log, s);
-    }
+    check_through_sentinels(&store, recorders, keys, "nats kill -9");
 }
 
 #[test]
@@ -196,19 +129,13 @@ fn a_thousand_watchers_share_one_server_consumer() {
     // consumer, deleted once read).
     let mut watches = Vec::new();
     for i in 0..1_000 {
-        let (target, options) = match i % 4 {
+        let (target, wanted) = match i % 4 {
             0 => (format!("/w/{i}"), WatchOptions::default()),
-            1 => (format!("/p/{i}/"), prefix(WatchOptions::default())),
-            2 => (
-                format!("/s/{i}/"),
-                prefix(WatchOptions {
-                    snapshot: true,
-                    ..WatchOptions::default()
-                }),
-            ),
-            _ => (format!("/b/{i}"), prefix(WatchOptions::default())),
+            1 => (format!("/p/{i}/"), options("prefix")),
+            2 => (format!("/s/{i}/"), options("prefix snapshot")),
+            _ => (format!("/b/{i}"), options("prefix")),
         };
-        watches.push((i, target.clone(), store.watch(&target, options).unwrap()));
+        watches.push((i, target.clone(), store.watch(&target, wanted).unwrap()));
     }
     assert_eq!(store.watcher_count(), 1_000);
     eventually("the temporary consumers to go", || {
@@ -250,9 +177,7 @@ fn a_store_that_watches_nodes_does_not_receive_the_rest_of_the_bucket() {
     let server = NatsServer::start_default();
     let bucket = unique_name("watch_filter");
     let store = open(&server, &bucket, "");
-    let watch = store
-        .watch("/nodes/", prefix(WatchOptions::default()))
-        .unwrap();
+    let watch = store.watch("/nodes/", options("prefix")).unwrap();
     // Another process writes a lot elsewhere in the bucket.
     let writer = open(&server, &bucket, "");
     for i in 0..2_000 {

@@ -7,45 +7,22 @@ mod common;
 mod watch_support;
 
 use common::test_stores_with;
-use coordkv::{ErrorKind, Store, WatchOptions};
+use coordkv::{ErrorKind, Store};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use watch_support::{check, eventually, full_log, Recorder};
+use watch_support::{check_through_sentinels, load_key, options, random_stream, Recorder, Spec};
 
 const WRITERS: usize = 4;
 const WRITES_PER_WRITER: usize = 5_000;
 const KEYS: usize = 1_000;
 
-fn opts(f: impl FnOnce(&mut WatchOptions)) -> WatchOptions {
-    let mut o = WatchOptions {
-        buffer_size: 1 << 20,
-        ..WatchOptions::default()
-    };
-    f(&mut o);
-    o
-}
-
-fn key_of(n: u64) -> String {
-    // Two subtrees so prefixes select a part of the traffic. Writes spread evenly, so no
-    // key outgrows the 64 revisions the checker needs retained.
-    let k = n % KEYS as u64;
-    if k % 3 == 0 {
-        format!("/other/{k}")
-    } else {
-        format!("/k/{k}")
-    }
-}
-
 /// A write mix of put, create, update and delete from one writer; returns the keys used.
 fn write_load(store: &Store, seed: u64, count: usize) -> BTreeSet<String> {
     let mut keys = BTreeSet::new();
-    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-    for i in 0..count {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        let key = key_of(x >> 8);
+    for (i, x) in random_stream(seed).take(count).enumerate() {
+        // Writes spread evenly, so no key outgrows the 64 revisions the checker needs.
+        let key = load_key(x >> 8, KEYS as u64);
         let value = format!("w{seed}-{i}");
         let result = match x % 20 {
             0..=13 => store.put(&key, value.as_bytes()),
@@ -66,77 +43,44 @@ fn write_load(store: &Store, seed: u64, count: usize) -> BTreeSet<String> {
     keys
 }
 
-fn watcher_specs(start_from: u64) -> Vec<(&'static str, &'static str, WatchOptions, bool)> {
+fn watcher_specs(start_from: u64) -> Vec<Spec> {
+    let replay = format!("prefix from={start_from}");
     vec![
-        ("exact", "/k/7", opts(|_| {}), false),
-        ("exact cold", "/k/100", opts(|_| {}), true),
-        ("prefix /k/", "/k/", opts(|o| o.prefix = true), false),
-        ("bytewise /k/1", "/k/1", opts(|o| o.prefix = true), true),
-        ("prefix /", "/", opts(|o| o.prefix = true), false),
-        (
-            "snapshot /k/",
-            "/k/",
-            opts(|o| {
-                o.prefix = true;
-                o.snapshot = true
-            }),
-            false,
-        ),
+        ("exact", "/k/7", options(""), false),
+        ("exact cold", "/k/100", options(""), true),
+        ("prefix /k/", "/k/", options("prefix"), false),
+        ("bytewise /k/1", "/k/1", options("prefix"), true),
+        ("prefix /", "/", options("prefix"), false),
+        ("snapshot /k/", "/k/", options("prefix snapshot"), false),
         (
             "snapshot bytewise /other/2",
             "/other/2",
-            opts(|o| {
-                o.prefix = true;
-                o.snapshot = true;
-                o.progress_interval = Some(Duration::from_millis(3))
-            }),
+            options("prefix snapshot progress=3"),
             true,
         ),
         (
             "snapshot empty range",
             "/empty/",
-            opts(|o| {
-                o.prefix = true;
-                o.snapshot = true
-            }),
+            options("prefix snapshot"),
             false,
         ),
-        (
-            "replay /other/",
-            "/other/",
-            opts(|o| {
-                o.prefix = true;
-                o.start_revision = start_from
-            }),
-            false,
-        ),
+        ("replay /other/", "/other/", options(&replay), false),
         (
             "replay from 1, callback",
             "/",
-            opts(|o| {
-                o.prefix = true;
-                o.start_revision = 1
-            }),
+            options("prefix from=1"),
             true,
         ),
         (
             "ignore deletes + prev",
             "/k/",
-            opts(|o| {
-                o.prefix = true;
-                o.ignore_deletes = true;
-                o.prev_value = true
-            }),
+            options("prefix ignore_deletes prev"),
             false,
         ),
         (
             "progress + prev",
             "/",
-            opts(|o| {
-                o.prefix = true;
-                o.prev_value = true;
-                o.progress_interval = Some(Duration::from_millis(2))
-            }),
+            options("prefix prev progress=2"),
             false,
         ),
     ]
@@ -182,23 +126,6 @@ fn every_watcher_gets_exactly_the_history_under_concurrent_writers() {
         assert!(store.last_revision().unwrap() >= (WRITERS * WRITES_PER_WRITER) as u64);
 
         // One sentinel per watcher; each is checked through its own sentinel.
-        let sentinels: Vec<u64> = recorders
-            .iter()
-            .map(|r| {
-                let key = r.sentinel_key();
-                keys.insert(key.clone());
-                store.put(&key, b"sentinel").unwrap()
-            })
-            .collect();
-        for (r, &s) in recorders.iter().zip(&sentinels) {
-            eventually(&format!("{backend} {}: its sentinel", r.label), || {
-                r.has_data_at_or_after(s)
-            });
-        }
-        let log = full_log(&store, &keys);
-        for (r, s) in recorders.into_iter().zip(sentinels) {
-            let (label, view) = r.finish();
-            check(&format!("{backend} {label}"), &view, &log, s);
-        }
+        check_through_sentinels(&store, recorders, keys, &backend);
     }
 }

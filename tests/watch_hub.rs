@@ -8,13 +8,10 @@ mod watch_support;
 use common::test_stores_with;
 use coordkv::{CancelReason, ErrorKind, Event, EventKind, WatchOptions};
 use std::time::Duration;
-use watch_support::next_event;
+use watch_support::{next_event, open_watch, With};
 
 fn prefix() -> WatchOptions {
-    WatchOptions {
-        prefix: true,
-        ..WatchOptions::default()
-    }
+    WatchOptions::default().with(|o| o.prefix = true)
 }
 
 fn no_more(watch: &coordkv::Watch) {
@@ -30,7 +27,7 @@ fn data(e: &Event) -> (EventKind, &str, &[u8], u64) {
 #[test]
 fn exact_watch_sees_only_its_key_and_a_write_made_after_it_returns() {
     for (backend, store) in test_stores_with("exact", "") {
-        let watch = store.watch("/a/b", WatchOptions::default()).unwrap();
+        let watch = open_watch(&store, "/a/b", WatchOptions::default());
         let r1 = store.put("/a/b", b"1").unwrap();
         store.put("/a/bc", b"x").unwrap();
         store.put("/a/b/c", b"x").unwrap();
@@ -52,8 +49,8 @@ fn exact_watch_sees_only_its_key_and_a_write_made_after_it_returns() {
 #[test]
 fn aligned_and_bytewise_prefixes_match_like_etcd() {
     for (backend, store) in test_stores_with("prefixes", "") {
-        let aligned = store.watch("/nodes/", prefix()).unwrap();
-        let bytewise = store.watch("/nod", prefix()).unwrap();
+        let aligned = open_watch(&store, "/nodes/", prefix());
+        let bytewise = open_watch(&store, "/nod", prefix());
         store.put("/nodes/n-1", b"1").unwrap();
         store.put("/nodule", b"2").unwrap();
         store.put("/nodes", b"3").unwrap();
@@ -80,11 +77,8 @@ fn snapshot_sends_live_values_then_synced_also_for_an_empty_range() {
         store.put("/s/b", b"2").unwrap();
         store.delete("/s/b", 0).unwrap();
         let at = store.put("/s/c", b"3").unwrap();
-        let snap = WatchOptions {
-            snapshot: true,
-            ..prefix()
-        };
-        let watch = store.watch("/s/", snap.clone()).unwrap();
+        let snap = prefix().with(|o| o.snapshot = true);
+        let watch = open_watch(&store, "/s/", snap.clone());
         let first = next_event(&watch);
         let second = next_event(&watch);
         assert_eq!(data(&first).1, "/s/a");
@@ -94,7 +88,7 @@ fn snapshot_sends_live_values_then_synced_also_for_an_empty_range() {
         let later = store.put("/s/d", b"4").unwrap();
         assert_eq!(data(&next_event(&watch)).3, later);
 
-        let empty = store.watch("/nothing/", snap).unwrap();
+        let empty = open_watch(&store, "/nothing/", snap);
         let synced = next_event(&empty);
         assert_eq!((synced.kind, synced.revision), (EventKind::Synced, later));
     }
@@ -106,25 +100,14 @@ fn start_revision_replays_then_continues_live_and_resumes_without_gap() {
         let r1 = store.put("/r/a", b"1").unwrap();
         store.put("/x", b"-").unwrap();
         let r3 = store.put("/r/b", b"2").unwrap();
-        let from = WatchOptions {
-            start_revision: r1 + 1,
-            ..prefix()
-        };
-        let watch = store.watch("/r/", from).unwrap();
+        let from = prefix().with(|o| o.start_revision = r1 + 1);
+        let watch = open_watch(&store, "/r/", from);
         assert_eq!(data(&next_event(&watch)).3, r3);
         no_more(&watch);
         let r4 = store.put("/r/c", b"3").unwrap();
         assert_eq!(data(&next_event(&watch)).3, r4);
         // A start in the future skips everything before it.
-        let future = store
-            .watch(
-                "/r/",
-                WatchOptions {
-                    start_revision: r4 + 2,
-                    ..prefix()
-                },
-            )
-            .unwrap();
+        let future = open_watch(&store, "/r/", prefix().with(|o| o.start_revision = r4 + 2));
         store.put("/r/d", b"4").unwrap();
         let r6 = store.put("/r/e", b"5").unwrap();
         assert_eq!(data(&next_event(&future)).3, r6);
@@ -138,15 +121,7 @@ fn replay_older_than_retained_history_is_canceled_history_lost() {
         store.put("/h/a", b"2").unwrap();
         store.put("/h/a", b"3").unwrap(); // r1 is no longer retained
         let other = store.put("/i/b", b"x").unwrap();
-        let watch = store
-            .watch(
-                "/h/",
-                WatchOptions {
-                    start_revision: r1,
-                    ..prefix()
-                },
-            )
-            .unwrap();
+        let watch = open_watch(&store, "/h/", prefix().with(|o| o.start_revision = r1));
         let c = next_event(&watch);
         assert_eq!(c.kind, EventKind::Canceled);
         assert_eq!(c.cancel_reason, Some(CancelReason::HistoryLost));
@@ -156,37 +131,17 @@ fn replay_older_than_retained_history_is_canceled_history_lost() {
             ErrorKind::Closed
         );
         // From r1 + 1 the key's history is complete again; another key is not affected.
-        let ok = store
-            .watch(
-                "/h/",
-                WatchOptions {
-                    start_revision: r1 + 1,
-                    ..prefix()
-                },
-            )
-            .unwrap();
+        let ok = open_watch(&store, "/h/", prefix().with(|o| o.start_revision = r1 + 1));
         assert_eq!(data(&next_event(&ok)).2, b"2");
-        let unrelated = store
-            .watch(
-                "/i/",
-                WatchOptions {
-                    start_revision: r1,
-                    ..prefix()
-                },
-            )
-            .unwrap();
+        let unrelated = open_watch(&store, "/i/", prefix().with(|o| o.start_revision = r1));
         assert_eq!(data(&next_event(&unrelated)).3, other);
         // A purge drops history too.
         let p = store.purge("/i/b").unwrap();
-        let purged = store
-            .watch(
-                "/i/b",
-                WatchOptions {
-                    start_revision: other,
-                    ..WatchOptions::default()
-                },
-            )
-            .unwrap();
+        let purged = open_watch(
+            &store,
+            "/i/b",
+            WatchOptions::default().with(|o| o.start_revision = other),
+        );
         let c = next_event(&purged);
         assert_eq!(c.cancel_reason, Some(CancelReason::HistoryLost));
         assert!(p > other);
@@ -196,24 +151,16 @@ fn replay_older_than_retained_history_is_canceled_history_lost() {
 #[test]
 fn prev_value_ignore_deletes_and_purge_events() {
     for (_backend, store) in test_stores_with("prev", "") {
-        let with_prev = store
-            .watch(
-                "/p",
-                WatchOptions {
-                    prev_value: true,
-                    ..WatchOptions::default()
-                },
-            )
-            .unwrap();
-        let no_deletes = store
-            .watch(
-                "/p",
-                WatchOptions {
-                    ignore_deletes: true,
-                    ..WatchOptions::default()
-                },
-            )
-            .unwrap();
+        let with_prev = open_watch(
+            &store,
+            "/p",
+            WatchOptions::default().with(|o| o.prev_value = true),
+        );
+        let no_deletes = open_watch(
+            &store,
+            "/p",
+            WatchOptions::default().with(|o| o.ignore_deletes = true),
+        );
         store.put("/p", b"1").unwrap();
         store.put("/p", b"2").unwrap();
         store.delete("/p", 0).unwrap();
@@ -240,8 +187,8 @@ fn prev_value_ignore_deletes_and_purge_events() {
 #[test]
 fn watcher_limit_closing_unregisters_and_bad_options_are_refused() {
     for (_backend, store) in test_stores_with("limit", "\"max_watchers\": 2") {
-        let a = store.watch("/l/a", WatchOptions::default()).unwrap();
-        let b = store.watch("/l/", prefix()).unwrap();
+        let a = open_watch(&store, "/l/a", WatchOptions::default());
+        let b = open_watch(&store, "/l/", prefix());
         let third = store.watch("/l/c", WatchOptions::default()).err().unwrap();
         assert_eq!(third.kind(), ErrorKind::Limit);
         a.close();
@@ -252,14 +199,12 @@ fn watcher_limit_closing_unregisters_and_bad_options_are_refused() {
         );
         drop(b);
         assert_eq!(store.watcher_count(), 0);
-        let c = store.watch("/l/c", WatchOptions::default()).unwrap();
+        let c = open_watch(&store, "/l/c", WatchOptions::default());
         let bad_key = store.watch("/l/", WatchOptions::default()).err().unwrap();
         assert_eq!(bad_key.kind(), ErrorKind::InvalidArgument);
-        let both = WatchOptions {
-            snapshot: true,
-            start_revision: 1,
-            ..prefix()
-        };
+        let both = prefix()
+            .with(|o| o.snapshot = true)
+            .with(|o| o.start_revision = 1);
         assert_eq!(
             store.watch("/l/", both).err().unwrap().kind(),
             ErrorKind::InvalidArgument
@@ -271,7 +216,7 @@ fn watcher_limit_closing_unregisters_and_bad_options_are_refused() {
 #[test]
 fn closing_the_store_cancels_every_watch() {
     for (backend, store) in test_stores_with("store_close", "") {
-        let watch = store.watch("/c/", prefix()).unwrap();
+        let watch = open_watch(&store, "/c/", prefix());
         let last = store.put("/c/x", b"1").unwrap();
         store.put("/elsewhere", b"1").unwrap();
         // On NATS the write arrives asynchronously: take it before closing.
@@ -297,24 +242,9 @@ fn closing_the_store_cancels_every_watch() {
 #[test]
 fn slow_watcher_overflows_with_resumable_revision_while_fast_one_gets_everything() {
     for (_backend, store) in test_stores_with("overflow", "\"history\": 64") {
-        let slow = store
-            .watch(
-                "/o/",
-                WatchOptions {
-                    buffer_size: 8,
-                    ..prefix()
-                },
-            )
-            .unwrap();
-        let fast = store
-            .watch(
-                "/o/",
-                WatchOptions {
-                    buffer_size: 8,
-                    ..prefix()
-                },
-            )
-            .unwrap();
+        let small_buffer = prefix().with(|o| o.buffer_size = 8);
+        let slow = open_watch(&store, "/o/", small_buffer.clone());
+        let fast = open_watch(&store, "/o/", small_buffer);
         let mut written = Vec::new();
         let mut fast_got = Vec::new();
         for i in 0..40u32 {
@@ -345,15 +275,11 @@ fn slow_watcher_overflows_with_resumable_revision_while_fast_one_gets_everything
             "the overflowed watcher left the registry"
         );
         // Resuming from last_revision + 1 continues exactly where it stopped.
-        let resumed = store
-            .watch(
-                "/o/",
-                WatchOptions {
-                    start_revision: c.revision + 1,
-                    ..prefix()
-                },
-            )
-            .unwrap();
+        let resumed = open_watch(
+            &store,
+            "/o/",
+            prefix().with(|o| o.start_revision = c.revision + 1),
+        );
         let rest: Vec<u64> = (0..32).map(|_| next_event(&resumed).revision).collect();
         assert_eq!(rest, written[8..]);
     }
@@ -362,15 +288,8 @@ fn slow_watcher_overflows_with_resumable_revision_while_fast_one_gets_everything
 #[test]
 fn progress_bookmarks_follow_delivered_events() {
     for (backend, store) in test_stores_with("progress", "") {
-        let watch = store
-            .watch(
-                "/g/",
-                WatchOptions {
-                    progress_interval: Some(Duration::from_millis(1)),
-                    ..prefix()
-                },
-            )
-            .unwrap();
+        let every_ms = prefix().with(|o| o.progress_interval = Some(Duration::from_millis(1)));
+        let watch = open_watch(&store, "/g/", every_ms);
         let r = store.put("/g/a", b"1").unwrap();
         let last = store.put("/unrelated", b"1").unwrap();
         // Bookmarks before the write arrives (NATS delivers it asynchronously) are older.
@@ -400,12 +319,10 @@ fn replay_with_prev_value_gives_the_value_before_the_start() {
         store.put("/p/a", b"v1").unwrap();
         let r2 = store.put("/p/a", b"v2").unwrap();
         store.put("/p/b", b"only").unwrap();
-        let options = WatchOptions {
-            start_revision: r2,
-            prev_value: true,
-            ..prefix()
-        };
-        let watch = store.watch("/p/", options).unwrap();
+        let options = prefix()
+            .with(|o| o.start_revision = r2)
+            .with(|o| o.prev_value = true);
+        let watch = open_watch(&store, "/p/", options);
         let first = next_event(&watch);
         assert_eq!(data(&first).3, r2, "{backend}");
         let prev = first.prev.expect("the value before the start");
@@ -423,12 +340,10 @@ fn a_resync_watch_gets_a_marked_snapshot_where_history_is_lost_then_goes_on_live
         store.put("/h/a", b"2").unwrap();
         let r3 = store.put("/h/a", b"3").unwrap(); // r1 is no longer retained
         let rb = store.put("/h/b", b"b").unwrap();
-        let options = WatchOptions {
-            start_revision: r1,
-            resync: true,
-            ..prefix()
-        };
-        let watch = store.watch("/h/", options).unwrap();
+        let options = prefix()
+            .with(|o| o.start_revision = r1)
+            .with(|o| o.resync = true);
+        let watch = open_watch(&store, "/h/", options);
         // The scope's current values, marked as a resync, then SYNCED marked too.
         let a = next_event(&watch);
         assert!(a.resync, "{backend}");

@@ -25,45 +25,6 @@ func increment(current []byte, exists bool) ([]byte, error) {
 	return []byte(strconv.Itoa(n + 1)), nil
 }
 
-func TestReadModifyWriteCreatesUpdatesAndRecreates(t *testing.T) {
-	eachBackend(t, func(t *testing.T, s *coordkv.Store) {
-		var sawExists []bool
-		var sawValues []string
-		record := func(current []byte, exists bool) ([]byte, error) {
-			sawExists = append(sawExists, exists)
-			sawValues = append(sawValues, string(current))
-			return increment(current, exists)
-		}
-		rev1, err := s.ReadModifyWrite("/counter", record)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e := mustGet(t, s, "/counter")
-		wantValue(t, e, "1")
-		if e.Revision != rev1 {
-			t.Fatalf("returned revision %d, stored %d", rev1, e.Revision)
-		}
-		if _, err := s.ReadModifyWrite("/counter", record); err != nil {
-			t.Fatal(err)
-		}
-		wantValue(t, mustGet(t, s, "/counter"), "2")
-
-		if _, err := s.Delete("/counter", 0); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := s.ReadModifyWrite("/counter", record); err != nil {
-			t.Fatal(err)
-		}
-		wantValue(t, mustGet(t, s, "/counter"), "1")
-
-		wantExists := []bool{false, true, false}
-		wantSeen := []string{"", "1", ""}
-		if fmt.Sprint(sawExists) != fmt.Sprint(wantExists) || fmt.Sprint(sawValues) != fmt.Sprint(wantSeen) {
-			t.Fatalf("callback saw exists=%v values=%q, want %v %q", sawExists, sawValues, wantExists, wantSeen)
-		}
-	})
-}
-
 func TestReadModifyWriteEightGoroutinesExact(t *testing.T) {
 	eachBackend(t, func(t *testing.T, s *coordkv.Store) {
 		const goroutines, each = 8, 100
@@ -213,23 +174,6 @@ func TestReadModifyWritePanicIsReturned(t *testing.T) {
 			t.Fatal(err)
 		}
 		wantValue(t, mustGet(t, s, "/p"), "after")
-	})
-}
-
-func TestReadModifyWriteLimitsAndBadKeys(t *testing.T) {
-	eachBackendWith(t, func(t *testing.T, b backend) {
-		s := b.open(t, coordkv.Config{MaxValueSize: 4})
-		_, err := s.ReadModifyWrite("/big", func([]byte, bool) ([]byte, error) { return []byte("12345"), nil })
-		wantStatus(t, err, coordkv.ErrLimit, coordkv.StatusLimit)
-		_, err = s.Get("/big")
-		wantStatus(t, err, coordkv.ErrNotFound, coordkv.StatusNotFound)
-
-		called := false
-		_, err = s.ReadModifyWrite("/bad/", func([]byte, bool) ([]byte, error) { called = true; return nil, nil })
-		wantStatus(t, err, coordkv.ErrInvalidArgument, coordkv.StatusInvalidArgument)
-		if called {
-			t.Fatal("callback ran for an invalid key")
-		}
 	})
 }
 

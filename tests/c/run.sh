@@ -42,7 +42,7 @@ includes=(-I"$repo/include" -I"$build")
 pkgconfig_tests=(test_api)
 static_tests=(test_kv test_fork)
 # Tests also built with -fsanitize=address,undefined.
-asan_tests=(test_callback_close test_input_edges test_stress)
+asan_tests=(test_callback_close test_input_edges test_kv test_stress)
 asan_flags=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
 # A watchdog, not a speed check: a hung test must end the suite with a failure.
 run_timeout=${COORDKV_C_TEST_TIMEOUT:-900}
@@ -75,13 +75,16 @@ for lib in libcoordkv.so libcoordkv.a; do
 done
 [ "$failed" -eq 0 ] || finish
 
-# The shared key vectors, as a C include.
-if python3 "$here/gen_key_vectors.py" "$repo/tests/vectors/keys.json" "$build/key_vectors.h" \
-    >"$logs/key_vectors.log" 2>&1; then
-    pass "generate build/key_vectors.h from tests/vectors/keys.json"
-else
-    fail "generate build/key_vectors.h from tests/vectors/keys.json" "$logs/key_vectors.log"
-fi
+# The shared vectors (keys, and the KV scenarios), as C includes.
+for pair in key_vectors:keys ops_vectors:ops; do
+    name=${pair%%:*}
+    source=tests/vectors/${pair#*:}.json
+    if python3 "$here/gen_$name.py" "$repo/$source" "$build/$name.h" >"$logs/$name.log" 2>&1; then
+        pass "generate build/$name.h from $source"
+    else
+        fail "generate build/$name.h from $source" "$logs/$name.log"
+    fi
+done
 
 # Two pkg-config trees: the build tree as it is (dynamic), and an install-like prefix
 # holding only the static archive, so `-lcoordkv` cannot pick the shared library there.
@@ -108,79 +111,66 @@ compile() {
     fi
 }
 
-sources=()
-for src in "$here"/*.c "$here"/*.cpp; do
-    [ -f "$src" ] && sources+=("$src")
-done
-
-programs=() # "binary|source" pairs to run
-for src in "${sources[@]+"${sources[@]}"}"; do
-    file=$(basename "$src")
-    name=${file%.*}
-    log=$logs/build_$name.log
-    if compile "$build/$name" "$src" -L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcoordkv >"$log" 2>&1; then
-        pass "build $file"
-        programs+=("$build/$name|$src")
-    else
-        fail "build $file" "$log"
-    fi
-done
-
-for name in "${pkgconfig_tests[@]}"; do
-    src=$here/$name.c
-    [ -f "$src" ] || { fail "build $name through pkg-config: $src is missing"; continue; }
-    log=$logs/build_pkgconfig_$name.log
-    if pc_output=$(PKG_CONFIG_PATH=$dynamic_pc pkg-config --cflags --libs coordkv 2>"$log") &&
+# pc_compile <output> <source> <pkg-config dir> <pkg-config options...>: compiles with the
+# flags `pkg-config <options> coordkv` gives there (and the library directory's rpath).
+pc_compile() {
+    local out=$1 src=$2 pc_dir=$3 pc_output pc_flags
+    shift 3
+    pc_output=$(PKG_CONFIG_PATH=$pc_dir pkg-config "$@" coordkv) &&
         read -r -a pc_flags <<<"$pc_output" &&
-        compile "$build/pkgconfig_$name" "$src" "${pc_flags[@]}" -Wl,-rpath,"$lib_dir" >>"$log" 2>&1; then
-        pass "build $name.c with pkg-config --cflags --libs coordkv"
-        programs+=("$build/pkgconfig_$name|$src")
-    else
-        fail "build $name.c with pkg-config --cflags --libs coordkv" "$log"
-    fi
-done
+        compile "$out" "$src" "${pc_flags[@]}" -Wl,-rpath,"$lib_dir"
+}
 
-for name in "${static_tests[@]}"; do
-    src=$here/$name.c
-    [ -f "$src" ] || { fail "build $name statically: $src is missing"; continue; }
-    log=$logs/build_static_$name.log
-    out=$build/static_$name
-    if pc_output=$(PKG_CONFIG_PATH=$static_prefix/lib/pkgconfig pkg-config --static --cflags --libs coordkv 2>"$log") &&
-        read -r -a pc_flags <<<"$pc_output" &&
-        compile "$out" "$src" "${pc_flags[@]}" >>"$log" 2>&1 &&
-        # Proof that the archive was linked in: no dependency on the shared library.
-        readelf -d "$out" >"$build/static_$name.dynamic" 2>>"$log" &&
-        ! grep -q 'libcoordkv\.so' "$build/static_$name.dynamic"; then
-        pass "build $name.c statically against libcoordkv.a (pkg-config --static)"
-        programs+=("$out|$src")
-    else
-        fail "build $name.c statically against libcoordkv.a (pkg-config --static)" "$log"
-    fi
-done
+# static_compile <output> <source>: links libcoordkv.a through `pkg-config --static`, with
+# the proof that the archive was linked in: no dependency on the shared library.
+static_compile() {
+    pc_compile "$1" "$2" "$static_prefix/lib/pkgconfig" --static --cflags --libs &&
+        readelf -d "$1" >"$1.dynamic" &&
+        ! grep -q 'libcoordkv\.so' "$1.dynamic"
+}
 
+# try_build <list> <what> <output> <source> <builder> [args...]: runs
+# `<builder> <output> <source> [args...]` into build/logs/build_<output's name>.log and, when
+# it builds, adds "output|source" to the array named <list>.
+try_build() {
+    local -n into=$1
+    local what=$2 out=$3 src=$4 builder=$5 log
+    shift 5
+    log=$logs/build_$(basename "$out").log
+    if [ ! -f "$src" ]; then
+        fail "$what: $src is missing"
+    elif "$builder" "$out" "$src" "$@" >"$log" 2>&1; then
+        pass "$what"
+        into+=("$out|$src")
+    else
+        fail "$what" "$log"
+    fi
+}
+
+programs=()      # "binary|source" pairs to run
 asan_programs=() # "binary|source" pairs, run natively only
-for name in "${asan_tests[@]}"; do
-    src=$here/$name.c
-    [ -f "$src" ] || { fail "build $name with ASan: $src is missing"; continue; }
-    log=$logs/build_asan_$name.log
-    if compile "$build/asan_$name" "$src" "${asan_flags[@]}" -L"$lib_dir" -Wl,-rpath,"$lib_dir" \
-        -lcoordkv >"$log" 2>&1; then
-        pass "build $name.c with ASan+UBSan"
-        asan_programs+=("$build/asan_$name|$src")
-    else
-        fail "build $name.c with ASan+UBSan" "$log"
-    fi
+linked=(-L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcoordkv)
+for src in "$here"/*.c "$here"/*.cpp; do
+    [ -f "$src" ] || continue
+    file=$(basename "$src")
+    try_build programs "build $file" "$build/${file%.*}" "$src" compile "${linked[@]}"
 done
-
+for name in "${pkgconfig_tests[@]}"; do
+    try_build programs "build $name.c with pkg-config --cflags --libs coordkv" \
+        "$build/pkgconfig_$name" "$here/$name.c" pc_compile "$dynamic_pc" --cflags --libs
+done
+for name in "${static_tests[@]}"; do
+    try_build programs "build $name.c statically against libcoordkv.a (pkg-config --static)" \
+        "$build/static_$name" "$here/$name.c" static_compile
+done
+for name in "${asan_tests[@]}"; do
+    try_build asan_programs "build $name.c with ASan+UBSan" "$build/asan_$name" "$here/$name.c" \
+        compile "${asan_flags[@]}" "${linked[@]}"
+done
 # The quickstart a new user runs first must keep compiling cleanly and exit 0.
 example=$repo/examples/quickstart.c
-log=$logs/build_quickstart.log
-if compile "$build/quickstart" "$example" -L"$lib_dir" -Wl,-rpath,"$lib_dir" -lcoordkv >"$log" 2>&1; then
-    pass "build examples/quickstart.c"
-    programs+=("$build/quickstart|$example")
-else
-    fail "build examples/quickstart.c" "$log"
-fi
+try_build programs "build examples/quickstart.c" "$build/quickstart" "$example" compile \
+    "${linked[@]}"
 
 backends=("mem://")
 if [ -n "${COORDKV_TEST_NATS_URL:-}" ]; then

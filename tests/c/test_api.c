@@ -24,67 +24,54 @@ static void test_version(void) {
     CHECK(version != NULL && strchr(version, '.') != NULL);
 }
 
-static void test_status_names(void) {
-    static const struct {
-        ckv_status status;
-        const char *name;
-    } table[] = {
-        {CKV_OK, "OK"},
-        {CKV_NOT_FOUND, "NOT_FOUND"},
-        {CKV_CONFLICT, "CONFLICT"},
-        {CKV_INVALID_ARGUMENT, "INVALID_ARGUMENT"},
-        {CKV_TIMEOUT, "TIMEOUT"},
-        {CKV_CLOSED, "CLOSED"},
-        {CKV_UNAVAILABLE, "UNAVAILABLE"},
-        {CKV_UNAUTHORIZED, "UNAUTHORIZED"},
-        {CKV_LIMIT, "LIMIT"},
-        {CKV_UNSUPPORTED, "UNSUPPORTED"},
-        {CKV_CANCELED, "CANCELED"},
-        {CKV_INTERNAL, "INTERNAL"},
-        {CKV_PERMISSION_DENIED, "PERMISSION_DENIED"},
+/* What one of the library's naming functions must call each code. */
+struct code_name {
+    const char *(*name_of)(int32_t code);
+    int32_t code;
+    const char *name;
+};
+
+/* Every code of the header by the name the library gives it, which is the constant's
+ * name without its prefix; the codes are dense, so nothing just outside them (or far
+ * away) has a name. */
+static void test_names(void) {
+#define STATUS(name) {ckv_status_name, CKV_##name, #name},
+#define OP(name) {ckv_operation_name, CKV_OP_##name, #name},
+#define EVENT(name) {ckv_event_kind_name, CKV_EVENT_##name, #name},
+#define CANCEL(name) {ckv_cancel_reason_name, CKV_CANCEL_##name, #name},
+    static const struct code_name table[] = {
+        STATUS(OK) STATUS(NOT_FOUND) STATUS(CONFLICT) STATUS(INVALID_ARGUMENT) STATUS(TIMEOUT)
+        STATUS(CLOSED) STATUS(UNAVAILABLE) STATUS(UNAUTHORIZED) STATUS(LIMIT)
+        STATUS(UNSUPPORTED) STATUS(CANCELED) STATUS(INTERNAL) STATUS(PERMISSION_DENIED)
+        OP(PUT) OP(DELETE) OP(PURGE) OP(EXPIRED)
+        EVENT(PUT) EVENT(DELETE) EVENT(PURGE) EVENT(EXPIRED) EVENT(SYNCED) EVENT(PROGRESS)
+        EVENT(CANCELED)
+        CANCEL(CLOSED) CANCEL(OVERFLOW) CANCEL(WATCHER_LIMIT) CANCEL(HISTORY_LOST)
+        CANCEL(STORE_CLOSED)
+        {ckv_status_name, -1, "UNKNOWN"},
+        {ckv_status_name, CKV_PERMISSION_DENIED + 1, "UNKNOWN"},
+        {ckv_status_name, INT32_MAX, "UNKNOWN"},
+        {ckv_status_name, INT32_MIN, "UNKNOWN"},
+        {ckv_operation_name, 0, "UNKNOWN"},
+        {ckv_operation_name, CKV_OP_EXPIRED + 1, "UNKNOWN"},
+        {ckv_operation_name, -1, "UNKNOWN"},
+        {ckv_event_kind_name, 0, "UNKNOWN"},
+        {ckv_event_kind_name, CKV_EVENT_CANCELED + 1, "UNKNOWN"},
+        {ckv_cancel_reason_name, 0, "UNKNOWN"},
+        {ckv_cancel_reason_name, -1, "UNKNOWN"},
     };
+#undef STATUS
+#undef OP
+#undef EVENT
+#undef CANCEL
     size_t i;
     for (i = 0; i < sizeof table / sizeof table[0]; i++) {
-        const char *name = ckv_status_name(table[i].status);
+        const char *name = table[i].name_of(table[i].code);
         if (!CHECK(name != NULL && strcmp(name, table[i].name) == 0)) {
-            fprintf(stderr, "    status %d is named %s, not %s\n", (int)table[i].status,
-                    name ? name : "(null)", table[i].name);
+            fprintf(stderr, "    entry %zu: code %d is named %s, not %s\n", i,
+                    (int)table[i].code, name ? name : "(null)", table[i].name);
         }
     }
-    /* The codes are dense: 0 ..= 12, nothing else has a name. */
-    CHECK(strcmp(ckv_status_name(-1), "UNKNOWN") == 0);
-    CHECK(strcmp(ckv_status_name(CKV_PERMISSION_DENIED + 1), "UNKNOWN") == 0);
-    CHECK(strcmp(ckv_status_name(INT32_MAX), "UNKNOWN") == 0);
-    CHECK(strcmp(ckv_status_name(INT32_MIN), "UNKNOWN") == 0);
-}
-
-static void test_operation_names(void) {
-    CHECK(strcmp(ckv_operation_name(CKV_OP_PUT), "PUT") == 0);
-    CHECK(strcmp(ckv_operation_name(CKV_OP_DELETE), "DELETE") == 0);
-    CHECK(strcmp(ckv_operation_name(CKV_OP_PURGE), "PURGE") == 0);
-    CHECK(strcmp(ckv_operation_name(CKV_OP_EXPIRED), "EXPIRED") == 0);
-    CHECK(strcmp(ckv_operation_name(0), "UNKNOWN") == 0);
-    CHECK(strcmp(ckv_operation_name(CKV_OP_EXPIRED + 1), "UNKNOWN") == 0);
-    CHECK(strcmp(ckv_operation_name(-1), "UNKNOWN") == 0);
-}
-
-static void test_event_and_cancel_names(void) {
-    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_PUT), "PUT") == 0);
-    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_DELETE), "DELETE") == 0);
-    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_PURGE), "PURGE") == 0);
-    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_EXPIRED), "EXPIRED") == 0);
-    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_SYNCED), "SYNCED") == 0);
-    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_PROGRESS), "PROGRESS") == 0);
-    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_CANCELED), "CANCELED") == 0);
-    CHECK(strcmp(ckv_event_kind_name(0), "UNKNOWN") == 0);
-    CHECK(strcmp(ckv_event_kind_name(CKV_EVENT_CANCELED + 1), "UNKNOWN") == 0);
-    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_CLOSED), "CLOSED") == 0);
-    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_OVERFLOW), "OVERFLOW") == 0);
-    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_WATCHER_LIMIT), "WATCHER_LIMIT") == 0);
-    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_HISTORY_LOST), "HISTORY_LOST") == 0);
-    CHECK(strcmp(ckv_cancel_reason_name(CKV_CANCEL_STORE_CLOSED), "STORE_CLOSED") == 0);
-    CHECK(strcmp(ckv_cancel_reason_name(0), "UNKNOWN") == 0);
-    CHECK(strcmp(ckv_cancel_reason_name(-1), "UNKNOWN") == 0);
 }
 
 static void test_open_by_url(void) {
@@ -326,38 +313,20 @@ static void test_outputs_untouched(void) {
     ckv_close(store);
 }
 
-/* Every store function on a closed handle: CLOSED, and no use of freed memory. */
+/* A closed handle stays closed: it never reaches a store opened after it in the same slot.
+ * (Every store function on a closed store is CLOSED: the shared scenarios.) Under valgrind
+ * this also proves no use of freed memory. */
 static void test_use_after_close(void) {
+    ckv_store *store = test_open_store(""), *other = NULL;
     ckv_error *err = NULL;
-    ckv_store *store = test_open_store("");
-    ckv_store *other = NULL;
     ckv_entry *entry = NULL;
-    ckv_key_list *keys = NULL;
-    ckv_entry_list *list = NULL;
     uint64_t out = REVISION_MARKER;
-    ckv_status status;
 
     CHECK_OK(ckv_put(store, KEY("/c/a"), VAL("1"), NULL, &err));
     ckv_close(store);
-
-    status = ckv_put(store, KEY("/c/a"), VAL("2"), &out, &err);
-    CHECK_ERROR(CKV_CLOSED, status, err);
-    CHECK(strstr(ckv_error_message(err), "closed") != NULL);
-    ckv_error_free(err);
-    err = NULL;
     CHECK_FAILS(CKV_CLOSED, ckv_get(store, KEY("/c/a"), &entry, &err));
-    CHECK_FAILS(CKV_CLOSED, ckv_create(store, KEY("/c/b"), VAL("1"), &out, &err));
-    CHECK_FAILS(CKV_CLOSED, ckv_update(store, KEY("/c/a"), VAL("1"), 1, &out, &err));
-    CHECK_FAILS(CKV_CLOSED, ckv_delete(store, KEY("/c/a"), 0, &out, &err));
-    CHECK_FAILS(CKV_CLOSED, ckv_purge(store, KEY("/c/a"), &out, &err));
-    CHECK_FAILS(CKV_CLOSED, ckv_delete_prefix(store, KEY("/c/"), &out, &err));
-    CHECK_FAILS(CKV_CLOSED, ckv_keys(store, KEY("/c/"), &keys, &err));
-    CHECK_FAILS(CKV_CLOSED, ckv_list(store, KEY("/c/"), &list, &err));
-    CHECK_FAILS(CKV_CLOSED, ckv_history(store, KEY("/c/a"), &list, &err));
-    CHECK_FAILS(CKV_CLOSED, ckv_last_revision(store, &out, &err));
-    CHECK_FAILS(CKV_CLOSED,
-                ckv_read_modify_write(store, KEY("/c/a"), write_one, NULL, &out, &err));
-    CHECK(out == REVISION_MARKER && entry == NULL && keys == NULL && list == NULL);
+    CHECK_FAILS(CKV_CLOSED, ckv_put(store, KEY("/c/a"), VAL("2"), &out, &err));
+    CHECK(out == REVISION_MARKER && entry == NULL);
 
     /* Closing twice, and closing NULL, do nothing. */
     ckv_close(store);
@@ -401,8 +370,8 @@ static void test_null_accessors(void) {
 
 /* What ckv_get, ckv_keys, ckv_list and ckv_history hand back, read through accessors. */
 static void test_entry_and_list_accessors(void) {
-    ckv_error *err = NULL;
     ckv_store *store = test_open_store("");
+    ckv_error *err = NULL;
     ckv_entry *entry = NULL;
     ckv_key_list *keys = NULL;
     ckv_entry_list *list = NULL;
@@ -461,32 +430,6 @@ static void test_entry_and_list_accessors(void) {
     ckv_close(store);
 }
 
-/* An error object carries status, message and (for CONFLICT) the current revision. */
-static void test_error_object(void) {
-    ckv_error *err = NULL;
-    ckv_store *store = test_open_store("");
-    ckv_entry *entry = NULL;
-    uint64_t revision = 0;
-    ckv_status status;
-
-    CHECK_OK(ckv_put(store, KEY("/err/k"), VAL("1"), &revision, &err));
-    status = ckv_create(store, KEY("/err/k"), VAL("2"), NULL, &err);
-    CHECK_ERROR(CKV_CONFLICT, status, err);
-    CHECK(ckv_error_current_revision(err) == revision);
-    CHECK(strncmp(ckv_error_message(err), "CONFLICT: ", 10) == 0);
-    ckv_error_free(err);
-    err = NULL;
-
-    /* Non-CONFLICT errors carry no revision. */
-    status = ckv_get(store, KEY("/err/missing"), &entry, &err);
-    CHECK_ERROR(CKV_NOT_FOUND, status, err);
-    CHECK(ckv_error_current_revision(err) == 0);
-    CHECK(strstr(ckv_error_message(err), "/err/missing") != NULL);
-    CHECK(entry == NULL);
-    ckv_error_free(err);
-    ckv_close(store);
-}
-
 static ckv_status set_twice(void *user_data, const ckv_entry *current, ckv_rmw_result *result) {
     (void)user_data;
     (void)current;
@@ -512,48 +455,10 @@ static void test_rmw_arguments(void) {
     ckv_close(store);
 }
 
-static ckv_status write_seventeen(void *user_data, const ckv_entry *current,
-                                  ckv_rmw_result *result) {
-    (void)user_data;
-    (void)current;
-    return ckv_rmw_set_value(result, VAL("17 bytes of value"));
-}
-
-/* {"max_value_size": 16}: 16 bytes fit, 17 are a LIMIT on every write path. */
-static void test_value_limit(void) {
-    ckv_error *err = NULL;
-    ckv_store *store = test_open_store(",\"max_value_size\":16");
-    uint64_t revision = 0;
-    ckv_entry *entry = NULL;
-    const char *sixteen = "exactly 16 bytes";
-    const char *seventeen = "17 bytes of value";
-    ckv_status status;
-
-    CHECK(strlen(sixteen) == 16 && strlen(seventeen) == 17);
-    CHECK_OK(ckv_put(store, KEY("/v/a"), VAL(sixteen), &revision, &err));
-    status = ckv_put(store, KEY("/v/a"), VAL(seventeen), NULL, &err);
-    CHECK_ERROR(CKV_LIMIT, status, err);
-    CHECK(strstr(ckv_error_message(err), "16") != NULL);
-    ckv_error_free(err);
-    err = NULL;
-    CHECK_FAILS(CKV_LIMIT, ckv_create(store, KEY("/v/b"), VAL(seventeen), NULL, &err));
-    CHECK_FAILS(CKV_LIMIT, ckv_update(store, KEY("/v/a"), VAL(seventeen), revision, NULL, &err));
-    CHECK_FAILS(CKV_LIMIT,
-                ckv_read_modify_write(store, KEY("/v/a"), write_seventeen, NULL, NULL, &err));
-    CHECK_OK(ckv_get(store, KEY("/v/a"), &entry, &err));
-    CHECK(entry_value_is(entry, sixteen));
-    CHECK(ckv_entry_revision(entry) == revision);
-    ckv_entry_free(entry);
-    CHECK_FAILS(CKV_NOT_FOUND, ckv_get(store, KEY("/v/b"), &entry, &err));
-    ckv_close(store);
-}
-
 int main(int argc, char **argv) {
     test_init(argc, argv);
     RUN(test_version);
-    RUN(test_status_names);
-    RUN(test_operation_names);
-    RUN(test_event_and_cancel_names);
+    RUN(test_names);
     RUN(test_open_by_url);
     RUN(test_open_errors);
     RUN(test_error_messages_explain);
@@ -565,8 +470,6 @@ int main(int argc, char **argv) {
     RUN(test_use_after_close);
     RUN(test_null_accessors);
     RUN(test_entry_and_list_accessors);
-    RUN(test_error_object);
     RUN(test_rmw_arguments);
-    RUN(test_value_limit);
     return test_finish();
 }

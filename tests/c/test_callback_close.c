@@ -60,6 +60,15 @@ static void wait_for(atomic_int *flag, int value) {
     while (atomic_load(flag) < value) sleep_ms(1);
 }
 
+/* A callback watch on `key`, its handle in *watch_out before the one write to `key` that
+ * wakes the callback (which may read *watch_out). */
+static void watch_then_put(ckv_store *store, const char *key, ckv_watch_fn callback,
+                           void *user_data, ckv_watch **watch_out) {
+    ckv_error *err = NULL;
+    CHECK_OK(ckv_watch_callback(store, KEY(key), NULL, callback, user_data, watch_out, &err));
+    CHECK_OK(ckv_put(store, KEY(key), VAL("v"), NULL, &err));
+}
+
 /* ---- 1: two callbacks close each other's watch ---- */
 
 struct mutual {
@@ -103,9 +112,7 @@ static void mutual_close(void) {
         {
             struct mutual *c = calloc(1, sizeof *c);
             ckv_watch *wc = NULL;
-            CHECK_OK(ckv_watch_callback(store, KEY("/k2"), NULL, close_other, c, &wc, &err));
-            c->other = NULL;
-            CHECK_OK(ckv_put(store, KEY("/k2"), VAL("v"), NULL, &err));
+            watch_then_put(store, "/k2", close_other, c, &wc); /* c->other stays NULL */
             wait_for(&c->returned, 1);
             ckv_watch_close(wc);
             free(c);
@@ -118,17 +125,22 @@ static void mutual_close(void) {
 
 struct victim {
     ckv_watch *self;
-    ckv_store *store;
+    ckv_store *store; /* when set, the callback closes the store, else its own watch */
     atomic_int started;
     atomic_int finished;
     char scratch[64];
 };
 
-static void close_self_then_touch(void *user_data, const ckv_event *event) {
+static void close_then_touch(void *user_data, const ckv_event *event) {
     struct victim *v = (struct victim *)user_data;
     if (ckv_event_kind(event) != CKV_EVENT_PUT) return;
     atomic_store(&v->started, 1);
-    ckv_watch_close(v->self); /* returns at once: we are a delivery thread */
+    /* Either close returns at once: we are a delivery thread. */
+    if (v->store != NULL) {
+        ckv_close(v->store);
+    } else {
+        ckv_watch_close(v->self);
+    }
     sleep_ms(10);
     memset(v->scratch, 'x', sizeof v->scratch); /* user data still in use */
     atomic_store(&v->finished, 1);
@@ -140,12 +152,10 @@ static void self_close_then_owner_close(void) {
     for (round = 0; round < rounds; round++) {
         ckv_error *err = NULL;
         struct victim *v = calloc(1, sizeof *v);
-        ckv_watch *w = NULL;
+        ckv_watch *w;
         ckv_event *event = NULL;
-        CHECK_OK(ckv_watch_callback(store, KEY("/uaf"), NULL, close_self_then_touch, v, &w,
-                                    &err));
-        v->self = w;
-        CHECK_OK(ckv_put(store, KEY("/uaf"), VAL("v"), NULL, &err));
+        watch_then_put(store, "/uaf", close_then_touch, v, &v->self);
+        w = v->self;
         wait_for(&v->started, 1);
         ckv_watch_close(w);
         if (!CHECK(atomic_load(&v->finished) == 1)) break;
@@ -156,16 +166,6 @@ static void self_close_then_owner_close(void) {
     ckv_close(store);
 }
 
-static void close_store_then_touch(void *user_data, const ckv_event *event) {
-    struct victim *v = (struct victim *)user_data;
-    if (ckv_event_kind(event) != CKV_EVENT_PUT) return;
-    atomic_store(&v->started, 1);
-    ckv_close(v->store); /* returns at once: we are a delivery thread */
-    sleep_ms(10);
-    memset(v->scratch, 'y', sizeof v->scratch);
-    atomic_store(&v->finished, 1);
-}
-
 static void callback_closes_store(void) {
     int round;
     for (round = 0; round < rounds; round++) {
@@ -174,9 +174,7 @@ static void callback_closes_store(void) {
         ckv_watch *w = NULL;
         uint64_t rev = 0;
         v->store = test_open_store("");
-        CHECK_OK(ckv_watch_callback(v->store, KEY("/s"), NULL, close_store_then_touch, v, &w,
-                                    &err));
-        CHECK_OK(ckv_put(v->store, KEY("/s"), VAL("v"), NULL, &err));
+        watch_then_put(v->store, "/s", close_then_touch, v, &w);
         wait_for(&v->started, 1);
         ckv_close(v->store);
         if (!CHECK(atomic_load(&v->finished) == 1)) break;

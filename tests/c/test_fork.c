@@ -32,7 +32,25 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-static int child(ckv_store *inherited) {
+/* Forks a child, named `name` in its messages, that runs `body` and leaves through
+ * `leave` (exit or _exit) with its result; returns the child's wait status, -1 when no
+ * child could be started. */
+static int run_child(const char *name, int (*body)(void *), void *arg, void (*leave)(int)) {
+    int wstatus = -1;
+    pid_t pid;
+    fflush(stdout);
+    fflush(stderr);
+    pid = fork();
+    if (pid == 0) {
+        ckv_test_program = name;
+        leave(body(arg));
+    }
+    if (CHECK(pid > 0)) CHECK(waitpid(pid, &wstatus, 0) == pid);
+    return wstatus;
+}
+
+static int child(void *arg) {
+    ckv_store *inherited = (ckv_store *)arg;
     ckv_error *err = NULL;
     ckv_store *fresh = NULL;
     ckv_entry *entry = NULL;
@@ -80,10 +98,11 @@ static void *churn(void *arg) {
     return NULL;
 }
 
-static int child_under_churn(void) {
+static int child_under_churn(void *arg) {
     ckv_store *fresh = NULL;
     ckv_error *err = NULL;
     uint64_t revision = 0;
+    (void)arg;
     CHECK_OK(ckv_open("mem://", &fresh, &err));
     CHECK_OK(ckv_put(fresh, KEY("/fork/churn"), VAL("ok"), &revision, &err));
     ckv_close(fresh);
@@ -95,17 +114,7 @@ static void fork_while_other_threads_use_the_library(int forks) {
     int i;
     CHECK(pthread_create(&thread, NULL, churn, NULL) == 0);
     for (i = 0; i < forks; i++) {
-        int wstatus = 0;
-        pid_t pid;
-        fflush(stdout);
-        fflush(stderr);
-        pid = fork();
-        if (pid == 0) {
-            ckv_test_program = "test_fork (child under churn)";
-            _exit(child_under_churn());
-        }
-        CHECK(pid > 0);
-        CHECK(waitpid(pid, &wstatus, 0) == pid);
+        int wstatus = run_child("test_fork (child under churn)", child_under_churn, NULL, _exit);
         if (!CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
             fprintf(stderr, "    child %d wait status %d\n", i, wstatus);
             break;
@@ -137,13 +146,14 @@ static void *writer(void *arg) {
     return NULL;
 }
 
-static int child_with_callback(void) {
+static int child_with_callback(void *arg) {
     ckv_store *fresh = NULL;
     ckv_watch *watch = NULL;
     ckv_error *err = NULL;
     ckv_watch_options opts;
     atomic_int calls = 0;
     int waited = 0;
+    (void)arg;
     alarm(20); /* a hung child dies by SIGALRM and the parent counts it */
     ckv_watch_options_init(&opts);
     opts.progress_interval_ms = 5;
@@ -179,17 +189,9 @@ static void fork_with_callback_watchers(int forks) {
     }
     for (i = 0; i < WRITERS; i++) CHECK(pthread_create(&writers[i], NULL, writer, store) == 0);
     for (i = 0; i < forks; i++) {
-        int wstatus = 0;
-        pid_t pid;
-        fflush(stdout);
-        fflush(stderr);
-        pid = fork();
-        if (pid == 0) {
-            ckv_test_program = "test_fork (child with callback)";
-            _exit(child_with_callback());
-        }
-        if (!CHECK(pid > 0)) break;
-        CHECK(waitpid(pid, &wstatus, 0) == pid);
+        int wstatus =
+            run_child("test_fork (child with callback)", child_with_callback, NULL, _exit);
+        if (wstatus == -1) break;
         if (WIFSIGNALED(wstatus) && WTERMSIG(wstatus) == SIGALRM) {
             hung++;
         } else if (!(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
@@ -213,22 +215,13 @@ int main(int argc, char **argv) {
     ckv_store *store = NULL;
     ckv_entry *entry = NULL;
     uint64_t before = 0, after = 0;
-    int wstatus = 0;
-    pid_t pid;
+    int wstatus;
 
     test_init(argc, argv);
     CHECK_OK(ckv_open("mem://", &store, &err));
     CHECK_OK(ckv_put(store, KEY("/fork/k"), VAL("parent"), &before, &err));
 
-    fflush(stdout);
-    fflush(stderr);
-    pid = fork();
-    if (pid == 0) {
-        ckv_test_program = "test_fork (child)";
-        exit(child(store));
-    }
-    CHECK(pid > 0);
-    CHECK(waitpid(pid, &wstatus, 0) == pid);
+    wstatus = run_child("test_fork (child)", child, store, exit);
     CHECK(WIFEXITED(wstatus));
     if (!CHECK(WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == 0)) {
         fprintf(stderr, "    child wait status %d\n", wstatus);

@@ -55,64 +55,27 @@ static void test_invalid_keys_refused(void) {
     ckv_close(store);
 }
 
-/* The message says what is wrong with the key, for the cases a user hits most. */
-static void test_invalid_key_messages(void) {
-    static const struct {
-        const char *key;
-        const char *mentions;
-    } cases[] = {
-        {"nodes/a", "start with '/'"},
-        {"/nodes/", "end with '/'"},
-        {"/nodes//a", "empty segment"},
-    };
-    ckv_error *err = NULL;
-    ckv_store *store = test_open_store("");
-    ckv_status status;
-    size_t i;
-
-    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        status = ckv_put(store, KEY(cases[i].key), VAL("x"), NULL, &err);
-        CHECK_ERROR(CKV_INVALID_ARGUMENT, status, err);
-        if (!CHECK(strstr(ckv_error_message(err), cases[i].mentions) != NULL)) {
-            fprintf(stderr, "    message: %s\n", ckv_error_message(err));
-        }
-        ckv_error_free(err);
-        err = NULL;
-    }
-    status = ckv_put(store, "/a\xff", 3, VAL("x"), NULL, &err);
-    CHECK_ERROR(CKV_INVALID_ARGUMENT, status, err);
-    CHECK(strstr(ckv_error_message(err), "UTF-8") != NULL);
-    ckv_error_free(err);
-    ckv_close(store);
-}
-
-/* Prefixes follow the same byte rules as keys, minus the segment shape. */
-static void test_invalid_prefixes_refused(void) {
-    static const struct {
-        const char *bytes;
-        size_t len;
-    } cases[] = {
-        {"", 0},
-        {"nodes/", 6},
-        {"/a\0b", 4},
-        {"/a\xff", 3},
-    };
+/* Bytes a JSON vector cannot carry in a key or prefix: invalid UTF-8 is refused with a
+ * message that says so, and a length is checked before any byte is read. (The messages
+ * for misshapen keys and the other invalid prefixes: the shared scenarios.) */
+static void test_bytes_beyond_the_scenarios(void) {
     ckv_error *err = NULL;
     ckv_store *store = test_open_store("");
     ckv_key_list *keys = NULL;
     ckv_entry_list *list = NULL;
     uint64_t count = 0;
     char too_long[1026];
-    size_t i;
+    ckv_status status;
 
-    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        CHECK_FAILS(CKV_INVALID_ARGUMENT,
-                    ckv_keys(store, cases[i].bytes, cases[i].len, &keys, &err));
-        CHECK_FAILS(CKV_INVALID_ARGUMENT,
-                    ckv_list(store, cases[i].bytes, cases[i].len, &list, &err));
-        CHECK_FAILS(CKV_INVALID_ARGUMENT,
-                    ckv_delete_prefix(store, cases[i].bytes, cases[i].len, &count, &err));
-    }
+    status = ckv_put(store, "/a\xff", 3, VAL("x"), NULL, &err);
+    CHECK_ERROR(CKV_INVALID_ARGUMENT, status, err);
+    CHECK(strstr(ckv_error_message(err), "UTF-8") != NULL);
+    ckv_error_free(err);
+    err = NULL;
+    CHECK_FAILS(CKV_INVALID_ARGUMENT, ckv_keys(store, "/a\xff", 3, &keys, &err));
+    CHECK_FAILS(CKV_INVALID_ARGUMENT, ckv_list(store, "/a\xff", 3, &list, &err));
+    CHECK_FAILS(CKV_INVALID_ARGUMENT, ckv_delete_prefix(store, "/a\xff", 3, &count, &err));
+
     too_long[0] = '/';
     memset(too_long + 1, 'p', sizeof too_long - 1);
     CHECK_FAILS(CKV_INVALID_ARGUMENT, ckv_keys(store, too_long, 1025, &keys, &err));
@@ -236,8 +199,7 @@ int main(int argc, char **argv) {
     test_init(argc, argv);
     CHECK(N_VALID_KEYS > 0 && N_INVALID_KEYS > 0 && N_PREFIXES > 0);
     RUN(test_invalid_keys_refused);
-    RUN(test_invalid_key_messages);
-    RUN(test_invalid_prefixes_refused);
+    RUN(test_bytes_beyond_the_scenarios);
     RUN(test_valid_keys_round_trip);
     RUN(test_vector_prefixes);
     return test_finish();

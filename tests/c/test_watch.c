@@ -35,38 +35,63 @@ static ckv_event *next(ckv_watch *watch, int64_t timeout_ms, ckv_status *status)
     return event;
 }
 
+/* The default watch options, for a prefix. */
+static ckv_watch_options prefix_options(void) {
+    ckv_watch_options opts;
+    ckv_watch_options_init(&opts);
+    opts.prefix = true;
+    return opts;
+}
+
+static ckv_watch *open_watch(ckv_store *store, const char *target,
+                             const ckv_watch_options *opts) {
+    ckv_watch *watch = NULL;
+    OK(ckv_watch_open(store, target, strlen(target), opts, &watch, NULL));
+    return watch;
+}
+
+/* The next event, within timeout_ms, which must be a `kind` at `revision`; the caller
+ * frees it. */
+static ckv_event *next_is(ckv_watch *watch, int64_t timeout_ms, ckv_event_type kind,
+                          uint64_t revision) {
+    ckv_status st;
+    ckv_event *e = next(watch, timeout_ms, &st);
+    if (!CHECK(st == CKV_OK && ckv_event_kind(e) == kind && ckv_event_revision(e) == revision)) {
+        fprintf(stderr, "    got %s, a %s at %llu; want a %s at %llu\n", ckv_status_name(st),
+                ckv_event_kind_name(ckv_event_kind(e)), (unsigned long long)ckv_event_revision(e),
+                ckv_event_kind_name(kind), (unsigned long long)revision);
+    }
+    return e;
+}
+
 static void test_poll(void) {
-    ckv_store *store = NULL;
-    store = test_open_store("");
+    ckv_store *store = test_open_store("");
     uint64_t r1 = put(store, "/cfg/a", "1");
 
     ckv_watch_options opts;
     ckv_watch_options_init(&opts);
     CHECK(opts.buffer_size > 0 && !opts.prefix && opts.progress_interval_ms == 0);
+    CHECK(!opts.snapshot && !opts.prev_value && !opts.resync);
     opts.prefix = true;
     opts.snapshot = true;
     opts.prev_value = true;
-    ckv_watch *watch = NULL;
-    OK(ckv_watch_open(store, "/cfg/", 5, &opts, &watch, NULL));
+    ckv_watch *watch = open_watch(store, "/cfg/", &opts);
 
-    ckv_status st;
-    ckv_event *e = next(watch, 1000, &st);
-    CHECK(st == CKV_OK && ckv_event_kind(e) == CKV_EVENT_PUT && ckv_event_revision(e) == r1);
+    ckv_event *e = next_is(watch, 1000, CKV_EVENT_PUT, r1);
     size_t len = 0;
     const char *key = ckv_entry_key(ckv_event_entry(e), &len);
     CHECK(len == 6 && strcmp(key, "/cfg/a") == 0);
     ckv_event_free(e);
-    e = next(watch, 1000, &st);
-    CHECK(st == CKV_OK && ckv_event_kind(e) == CKV_EVENT_SYNCED && ckv_event_revision(e) == r1);
+    e = next_is(watch, 1000, CKV_EVENT_SYNCED, r1);
     CHECK(ckv_event_entry(e) == NULL);
     ckv_event_free(e);
 
+    ckv_status st;
     e = next(watch, 0, &st);
     CHECK(st == CKV_TIMEOUT && e == NULL);
 
     uint64_t r2 = put(store, "/cfg/a", "2");
-    e = next(watch, -1, &st);
-    CHECK(st == CKV_OK && ckv_event_revision(e) == r2);
+    e = next_is(watch, -1, CKV_EVENT_PUT, r2);
     const ckv_entry *prev = ckv_event_prev_entry(e);
     size_t vlen = 0;
     const uint8_t *v = prev ? ckv_entry_value(prev, &vlen) : NULL;
@@ -75,10 +100,8 @@ static void test_poll(void) {
 
     /* Closing the store: CANCELED(store closed), then CLOSED. */
     ckv_close(store);
-    e = next(watch, 1000, &st);
-    CHECK(st == CKV_OK && ckv_event_kind(e) == CKV_EVENT_CANCELED);
+    e = next_is(watch, 1000, CKV_EVENT_CANCELED, r2);
     CHECK(ckv_event_cancel_reason(e) == CKV_CANCEL_STORE_CLOSED);
-    CHECK(ckv_event_revision(e) == r2);
     CHECK(strlen(ckv_event_message(e)) > 0);
     ckv_event_free(e);
     e = next(watch, 1000, &st);
@@ -98,25 +121,19 @@ static void test_resync_instead_of_history_lost(void) {
     uint64_t r1 = put(store, "/h/a", "1");
     put(store, "/h/a", "2");
     uint64_t r3 = put(store, "/h/a", "3");
-    ckv_watch_options opts;
-    ckv_watch_options_init(&opts);
-    CHECK(!opts.resync);
-    opts.prefix = true;
+    ckv_watch_options opts = prefix_options();
     opts.start_revision = r1;
     opts.resync = true;
-    ckv_watch *watch = NULL;
-    OK(ckv_watch_open(store, "/h/", 3, &opts, &watch, NULL));
-    ckv_status st;
-    ckv_event *e = next(watch, 10000, &st);
-    CHECK(st == CKV_OK && ckv_event_kind(e) == CKV_EVENT_PUT && ckv_event_revision(e) == r3);
+    ckv_watch *watch = open_watch(store, "/h/", &opts);
+    ckv_event *e = next_is(watch, 10000, CKV_EVENT_PUT, r3);
     CHECK(ckv_event_is_resync(e));
     ckv_event_free(e);
-    e = next(watch, 10000, &st);
-    CHECK(st == CKV_OK && ckv_event_kind(e) == CKV_EVENT_SYNCED && ckv_event_is_resync(e));
+    e = next_is(watch, 10000, CKV_EVENT_SYNCED, r3);
+    CHECK(ckv_event_is_resync(e));
     ckv_event_free(e);
     uint64_t r4 = put(store, "/h/a", "4");
-    e = next(watch, 10000, &st);
-    CHECK(st == CKV_OK && ckv_event_revision(e) == r4 && !ckv_event_is_resync(e));
+    e = next_is(watch, 10000, CKV_EVENT_PUT, r4);
+    CHECK(!ckv_event_is_resync(e));
     ckv_event_free(e);
     CHECK(!ckv_event_is_resync(NULL));
     ckv_watch_close(watch);
@@ -189,8 +206,7 @@ static void test_ready_watch_drains_every_event(void) {
 }
 
 static void test_bad_arguments(void) {
-    ckv_store *store = NULL;
-    store = test_open_store("");
+    ckv_store *store = test_open_store("");
     ckv_watch *watch = NULL;
     ckv_error *err = NULL;
     /* An exact watch needs a key, not a prefix. */
@@ -260,11 +276,8 @@ static int wait_calls(struct counter *c, int want) {
 }
 
 static void test_callback_order_and_self_close(void) {
-    ckv_store *store = NULL;
-    store = test_open_store("");
-    ckv_watch_options opts;
-    ckv_watch_options_init(&opts);
-    opts.prefix = true;
+    ckv_store *store = test_open_store("");
+    ckv_watch_options opts = prefix_options();
 
     struct counter all;
     counter_init(&all);
@@ -325,11 +338,8 @@ static void *writer(void *p) {
 }
 
 static void test_close_from_another_thread_while_callbacks_run(void) {
-    ckv_store *store = NULL;
-    store = test_open_store("");
-    ckv_watch_options opts;
-    ckv_watch_options_init(&opts);
-    opts.prefix = true;
+    ckv_store *store = test_open_store("");
+    ckv_watch_options opts = prefix_options();
 
     struct writer_args args;
     args.store = store;
@@ -383,8 +393,7 @@ static void *blocked_next(void *p) {
 }
 
 static void test_poll_close_wakes_waiter_thread(void) {
-    ckv_store *store = NULL;
-    store = test_open_store("");
+    ckv_store *store = test_open_store("");
     ckv_watch *w = NULL;
     OK(ckv_watch_open(store, "/w", 2, NULL, &w, NULL));
     pthread_t thread;

@@ -316,17 +316,33 @@ impl Drop for NatsServer {
     }
 }
 
-/// Retries `open` until it succeeds or `within` passes (a fresh cluster needs a moment to
-/// elect its JetStream meta leader); the last error is in the panic.
-pub fn open_eventually(json: &str, within: Duration) -> Store {
+/// Retries `op` until it succeeds; panics with the last error after `within` (a server
+/// restarting, a fresh cluster electing its JetStream meta leader).
+pub fn retry_until<T>(within: Duration, mut op: impl FnMut() -> coordkv::Result<T>) -> T {
     let deadline = Instant::now() + within;
     loop {
-        match Store::open_json(json) {
-            Ok(store) => return store,
-            Err(e) if Instant::now() >= deadline => panic!("store never opened: {e}"),
-            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        match op() {
+            Ok(v) => return v,
+            Err(e) if Instant::now() >= deadline => panic!("never succeeded: {e}"),
+            Err(_) => std::thread::sleep(Duration::from_millis(100)),
         }
     }
+}
+
+/// Opens `json`, retrying until it succeeds or `within` passes.
+pub fn open_eventually(json: &str, within: Duration) -> Store {
+    retry_until(within, || {
+        Store::open_json(json).map_err(|e| e.context("open"))
+    })
+}
+
+/// Runs a future (a plain NATS client's calls) to completion on a runtime of its own.
+pub fn block_on<F: std::future::Future>(future: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(future)
 }
 
 /// Eight threads, `per_thread` increments each, on one counter key.

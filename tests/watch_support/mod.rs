@@ -12,6 +12,70 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+/// A value changed in one expression: `prefix().with(|o| o.snapshot = true)`.
+pub trait With: Sized {
+    fn with(self, change: impl FnOnce(&mut Self)) -> Self;
+}
+
+impl With for WatchOptions {
+    fn with(mut self, change: impl FnOnce(&mut Self)) -> Self {
+        change(&mut self);
+        self
+    }
+}
+
+/// The pseudo-random numbers a load writer draws from (xorshift64), from `seed`.
+pub fn random_stream(seed: u64) -> impl Iterator<Item = u64> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    std::iter::repeat_with(move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    })
+}
+
+/// Key number `n` of `keys`, in two subtrees so prefixes select a part of the traffic.
+pub fn load_key(n: u64, keys: u64) -> String {
+    let k = n % keys;
+    if k % 3 == 0 {
+        format!("/other/{k}")
+    } else {
+        format!("/k/{k}")
+    }
+}
+
+/// A watcher of the load tests: label, target, options, and whether it takes its events
+/// by callback (else a thread polls it).
+pub type Spec = (&'static str, &'static str, WatchOptions, bool);
+
+/// Watch options from words, for the load tests' tables of watchers: "prefix",
+/// "snapshot", "prev", "ignore_deletes", "from=<revision>", "progress=<ms>". The buffer
+/// is big enough for any load: these watchers must never overflow.
+pub fn options(words: &str) -> WatchOptions {
+    let mut o = WatchOptions::default().with(|o| o.buffer_size = 1 << 20);
+    for word in words.split_whitespace() {
+        let number = || word.split_once('=').unwrap().1.parse::<u64>().unwrap();
+        match word.split_once('=').map_or(word, |(name, _)| name) {
+            "prefix" => o.prefix = true,
+            "snapshot" => o.snapshot = true,
+            "prev" => o.prev_value = true,
+            "ignore_deletes" => o.ignore_deletes = true,
+            "from" => o.start_revision = number(),
+            "progress" => o.progress_interval = Some(Duration::from_millis(number())),
+            _ => panic!("no watch option {word:?}"),
+        }
+    }
+    o
+}
+
+/// A polled watch that must open.
+pub fn open_watch(store: &Store, target: &str, options: WatchOptions) -> Watch {
+    store
+        .watch(target, options)
+        .unwrap_or_else(|e| panic!("watch {target}: {e}"))
+}
+
 /// Waits for `condition`, failing the test (not timing it) if it never comes true.
 pub fn eventually(what: &str, mut condition: impl FnMut() -> bool) {
     let give_up = Instant::now() + Duration::from_secs(120);
@@ -144,6 +208,35 @@ pub fn full_log(store: &Store, keys: &BTreeSet<String>) -> Vec<Entry> {
         "the store must retain every revision for the checker to replay it"
     );
     log
+}
+
+/// Ends a load test: writes each recorder's own sentinel key, waits until each recorder
+/// has seen its sentinel, then checks every recorder against the store's full history
+/// through its sentinel. `keys` are the keys written so far; `context` starts messages.
+pub fn check_through_sentinels(
+    store: &Store,
+    recorders: Vec<Recorder>,
+    mut keys: BTreeSet<String>,
+    context: &str,
+) {
+    let sentinels: Vec<u64> = recorders
+        .iter()
+        .map(|r| {
+            let key = r.sentinel_key();
+            keys.insert(key.clone());
+            store.put(&key, b"sentinel").unwrap()
+        })
+        .collect();
+    for (r, &s) in recorders.iter().zip(&sentinels) {
+        eventually(&format!("{context} {}: its sentinel", r.label), || {
+            r.has_data_at_or_after(s)
+        });
+    }
+    let log = full_log(store, &keys);
+    for (r, s) in recorders.into_iter().zip(sentinels) {
+        let (label, view) = r.finish();
+        check(&format!("{context} {label}"), &view, &log, s);
+    }
 }
 
 fn same_entry(a: &Entry, b: &Entry) -> bool {

@@ -40,62 +40,24 @@ static void put_or_die(const char *key, size_t key_len, const char *val, uint64_
     check(s, err, what);
 }
 
-static void warmup(const char *val) {
+static void put(const char *key, size_t key_len, const char *val, uint64_t *rev) {
+    put_or_die(key, key_len, val, rev, "put");
+}
+
+static const bench_client CLIENT = {DRIVER, &A, key_of, put};
+
+static void put_op(bench_work *w, long i) {
     char key[64];
-    long w = bench_warmup_count(A.n);
-    for (long i = 0; i < w; i++)
-        put_or_die(key, key_of(key, sizeof key, "warm", i % 16), val, NULL, "warm-up put");
+    put_or_die(key, key_of(key, sizeof key, "bench", i), w->val, NULL, "put");
 }
 
-/*
- * Runs op(0..n-1) and reports it. Over the network a clock read is noise next to a round
- * trip, so one pass gives both rates and latencies. In memory a clock read is a visible
- * share of an operation, so mem:// gets a first pass with no per-op clock (the rate) and
- * a second pass for the latencies.
- */
-static void measure(void (*op)(long), long n) {
-    uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)n);
-    uint64_t elapsed = 0;
-    int in_memory = strncmp(A.url, "mem:", 4) == 0;
-    if (in_memory) {
-        uint64_t start = bench_now_ns();
-        for (long i = 0; i < n; i++)
-            op(i);
-        elapsed = bench_now_ns() - start;
-    }
-    uint64_t start = bench_now_ns();
-    for (long i = 0; i < n; i++) {
-        uint64_t t0 = bench_now_ns();
-        op(i);
-        lat[i] = bench_now_ns() - t0;
-    }
-    if (!in_memory)
-        elapsed = bench_now_ns() - start;
-    bench_report(DRIVER, &A, n, elapsed, lat, n, in_memory ? "\"rate_pass\": \"untimed\"" : "");
-    free(lat);
-}
-
-static char *VALUE;
-static long KEYSPACE;
-
-static void put_op(long i) {
+static void get_op(bench_work *w, long i) {
     char key[64];
-    put_or_die(key, key_of(key, sizeof key, "bench", i), VALUE, NULL, "put");
-}
-
-static int run_put(void) {
-    VALUE = malloc((size_t)A.value_size);
-    bench_fill_value(VALUE, A.value_size, 0);
-    warmup(VALUE);
-    measure(put_op, A.n);
-    return 0;
-}
-
-static void get_or_die(const char *key, size_t len, const char *what) {
+    size_t len = key_of(key, sizeof key, "bench", i % w->keyspace);
     ckv_entry *e = NULL;
     ckv_error *err = NULL;
     ckv_status s = ckv_get(STORE, key, len, &e, &err);
-    check(s, err, what);
+    check(s, err, "get");
     size_t vlen = 0;
     ckv_entry_value(e, &vlen);
     if (vlen != (size_t)A.value_size) {
@@ -105,139 +67,55 @@ static void get_or_die(const char *key, size_t len, const char *what) {
     ckv_entry_free(e);
 }
 
-static void get_op(long i) {
-    char key[64];
-    get_or_die(key, key_of(key, sizeof key, "bench", i % KEYSPACE), "get");
-}
-
-static int run_get(void) {
-    char key[64];
-    VALUE = malloc((size_t)A.value_size);
-    KEYSPACE = A.n < 1000 ? A.n : 1000;
-    bench_fill_value(VALUE, A.value_size, 0);
-    for (long i = 0; i < KEYSPACE; i++)
-        put_or_die(key, key_of(key, sizeof key, "bench", i), VALUE, NULL, "seed put");
-    long w = bench_warmup_count(A.n);
-    for (long i = 0; i < w; i++)
-        get_op(i);
-    measure(get_op, A.n);
-    return 0;
-}
-
-static const char COUNTER_KEY[] = "/bench/counter";
-static uint64_t COUNTER_REV;
-
-static void update_op(long i) {
+static void update_op(bench_work *w, long i) {
     (void)i;
     ckv_error *err = NULL;
-    ckv_status s = ckv_update(STORE, COUNTER_KEY, sizeof COUNTER_KEY - 1, (const uint8_t *)VALUE,
-                              (size_t)A.value_size, COUNTER_REV, &COUNTER_REV, &err);
+    ckv_status s = ckv_update(STORE, w->key, w->key_len, (const uint8_t *)w->val,
+                              (size_t)A.value_size, w->rev, &w->rev, &err);
     check(s, err, "update");
 }
 
-static int run_update(void) {
-    VALUE = malloc((size_t)A.value_size);
-    bench_fill_value(VALUE, A.value_size, 0);
-    warmup(VALUE);
-    put_or_die(COUNTER_KEY, sizeof COUNTER_KEY - 1, VALUE, &COUNTER_REV, "seed put");
-    measure(update_op, A.n);
-    return 0;
-}
-
-typedef struct worker {
-    long id, from, count;
-    uint64_t *lat;
-    pthread_barrier_t *go;
-} worker;
-
-static void *put_worker(void *arg) {
-    worker *w = arg;
-    char *val = malloc((size_t)A.value_size);
-    char key[64];
-    bench_fill_value(val, A.value_size, (uint64_t)w->id);
-    pthread_barrier_wait(w->go);
-    for (long i = 0; i < w->count; i++) {
-        size_t len = key_of(key, sizeof key, "bench", w->from + i);
-        uint64_t t0 = bench_now_ns();
-        put_or_die(key, len, val, NULL, "concurrent put");
-        w->lat[w->from + i] = bench_now_ns() - t0;
-    }
-    free(val);
-    return NULL;
-}
-
-static int run_put_concurrent(void) {
-    long t = A.threads;
-    char *val = malloc((size_t)A.value_size);
-    uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)A.n);
-    pthread_t *tids = calloc((size_t)t, sizeof(pthread_t));
-    worker *ws = calloc((size_t)t, sizeof(worker));
-    pthread_barrier_t go;
-    bench_fill_value(val, A.value_size, 0);
-    warmup(val);
-    pthread_barrier_init(&go, NULL, (unsigned)(t + 1));
-    for (long i = 0; i < t; i++) {
-        ws[i] = (worker){i, A.n * i / t, A.n * (i + 1) / t - A.n * i / t, lat, &go};
-        pthread_create(&tids[i], NULL, put_worker, &ws[i]);
-    }
-    pthread_barrier_wait(&go);
-    uint64_t start = bench_now_ns();
-    for (long i = 0; i < t; i++)
-        pthread_join(tids[i], NULL);
-    bench_report(DRIVER, &A, A.n, bench_now_ns() - start, lat, A.n, "");
-    return 0;
-}
+static int run_put(void) { return bench_run_put(&CLIENT, put_op); }
+static int run_get(void) { return bench_run_get(&CLIENT, get_op); }
+static int run_update(void) { return bench_run_update(&CLIENT, "/bench/counter", update_op); }
+static int run_put_concurrent(void) { return bench_run_put_concurrent(&CLIENT); }
 
 /* --- watches ------------------------------------------------------------------------ */
 
 /*
  * Every watcher here is a callback watch: the library's few delivery threads call it,
  * so W watchers cost no thread each (unlike the nats.c peer, which pulls each watcher
- * from a thread of its own). A watcher counts data events and notes when the last one
- * it waits for arrived.
+ * from a thread of its own). All of them share one lock and one condition variable.
  */
-typedef struct watch_state {
-    long want;
-    long got;
-    uint64_t seen_rev;
-    uint64_t seen_at;
-    uint64_t done_at;
-    int failed;
-} watch_state;
-
 static pthread_mutex_t WATCH_MU = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t WATCH_CV = PTHREAD_COND_INITIALIZER;
 static long WATCHERS_DONE;
 
 static void on_event(void *user_data, const ckv_event *event) {
-    watch_state *ws = user_data;
+    bench_watch_state *ws = user_data;
     ckv_event_type kind = ckv_event_kind(event);
     if (kind == CKV_EVENT_PROGRESS || kind == CKV_EVENT_SYNCED)
         return;
     uint64_t now = bench_now_ns();
-    pthread_mutex_lock(&WATCH_MU);
-    if (kind == CKV_EVENT_CANCELED) {
-        ws->failed = 1;
-    } else if (ws->got < ws->want) {
-        ws->got++;
-        ws->seen_rev = ckv_event_revision(event);
-        ws->seen_at = now;
-        if (ws->got == ws->want) {
-            ws->done_at = now;
-            WATCHERS_DONE++;
-        }
-    }
-    pthread_cond_broadcast(&WATCH_CV);
-    pthread_mutex_unlock(&WATCH_MU);
+    if (kind == CKV_EVENT_CANCELED)
+        bench_watch_failed(ws);
+    else
+        bench_watch_event(ws, ckv_event_revision(event), now);
 }
 
-static ckv_watch *watch_start(watch_state *ws, long want) {
-    memset(ws, 0, sizeof *ws);
-    ws->want = want;
+/* Options for a watch of /bench/ that waits for `want` events: a buffer that measures
+ * delivery, not overflow. */
+static ckv_watch_options watch_options(long want) {
     ckv_watch_options opts;
     ckv_watch_options_init(&opts);
     opts.prefix = true;
-    opts.buffer_size = (size_t)want + 1024; /* measure delivery, not overflow */
+    opts.buffer_size = (size_t)want + 1024;
+    return opts;
+}
+
+static ckv_watch *watch_start(bench_watch_state *ws, long want) {
+    bench_watch_init(ws, &WATCH_MU, &WATCH_CV, &WATCHERS_DONE, want);
+    ckv_watch_options opts = watch_options(want);
     ckv_watch *watch = NULL;
     ckv_error *err = NULL;
     check(ckv_watch_callback(STORE, "/bench/", 7, &opts, on_event, ws, &watch, &err), err,
@@ -248,7 +126,7 @@ static ckv_watch *watch_start(watch_state *ws, long want) {
 /* The poll form's reader: one thread blocked in ckv_watch_next, as a nats.c watcher is. */
 typedef struct poll_reader {
     ckv_watch *watch;
-    watch_state *ws;
+    bench_watch_state *ws;
 } poll_reader;
 
 static void *poll_events(void *arg) {
@@ -261,40 +139,6 @@ static void *poll_events(void *arg) {
     return NULL;
 }
 
-/* Puts warm + n times and records, for each, the time from just before the put to the
- * watcher's receipt of its revision. */
-static int time_watch(ckv_watch *watch, watch_state *ws, long warm, uint64_t *lat,
-                      uint64_t *elapsed) {
-    char *val = malloc((size_t)A.value_size);
-    char key[64];
-    uint64_t start = 0;
-    for (long i = 0; i < warm + A.n; i++) {
-        if (i == warm)
-            start = bench_now_ns();
-        size_t key_len = key_of(key, sizeof key, "bench", i % 64);
-        uint64_t rev = 0, t0 = bench_now_ns();
-        bench_fill_value(val, A.value_size, t0);
-        put_or_die(key, key_len, val, &rev, "put");
-        pthread_mutex_lock(&WATCH_MU);
-        while (ws->seen_rev < rev && !ws->failed)
-            pthread_cond_wait(&WATCH_CV, &WATCH_MU);
-        uint64_t seen_at = ws->seen_at;
-        int failed = ws->failed;
-        pthread_mutex_unlock(&WATCH_MU);
-        if (failed) {
-            free(val);
-            ckv_watch_close(watch);
-            return bench_fail(DRIVER, &A, "the watch ended before revision %llu",
-                              (unsigned long long)rev);
-        }
-        if (i >= warm)
-            lat[i - warm] = seen_at - t0;
-    }
-    *elapsed = bench_now_ns() - start;
-    free(val);
-    return 0;
-}
-
 /*
  * The callback form (the result's rate and latencies), then the same loop with a polled
  * watch read by its own thread (poll_p50_us / poll_p99_us), so the two delivery forms are
@@ -305,27 +149,25 @@ static int run_watch_latency(void) {
     uint64_t *lat = malloc(sizeof(uint64_t) * (size_t)A.n);
     uint64_t *poll_lat = malloc(sizeof(uint64_t) * (size_t)A.n);
     uint64_t elapsed = 0, poll_elapsed = 0;
-    watch_state ws;
+    bench_watch_state ws;
     ckv_watch *watch = watch_start(&ws, warm + A.n);
-    if (time_watch(watch, &ws, warm, lat, &elapsed) != 0)
-        return 1;
+    int failed = bench_time_watch(&CLIENT, &ws, warm, lat, &elapsed);
     ckv_watch_close(watch);
+    if (failed)
+        return 1;
 
-    memset(&ws, 0, sizeof ws);
-    ws.want = warm + A.n;
-    ckv_watch_options opts;
-    ckv_watch_options_init(&opts);
-    opts.prefix = true;
-    opts.buffer_size = (size_t)(warm + A.n) + 1024;
+    bench_watch_init(&ws, &WATCH_MU, &WATCH_CV, NULL, warm + A.n);
+    ckv_watch_options opts = watch_options(warm + A.n);
     ckv_error *err = NULL;
     check(ckv_watch_open(STORE, "/bench/", 7, &opts, &watch, &err), err, "watch");
     poll_reader reader = {watch, &ws};
     pthread_t thread;
     pthread_create(&thread, NULL, poll_events, &reader);
-    if (time_watch(watch, &ws, warm, poll_lat, &poll_elapsed) != 0)
-        return 1;
+    failed = bench_time_watch(&CLIENT, &ws, warm, poll_lat, &poll_elapsed);
     ckv_watch_close(watch); /* ends the reader's ckv_watch_next with CKV_CLOSED */
     pthread_join(thread, NULL);
+    if (failed)
+        return 1;
 
     qsort(poll_lat, (size_t)A.n, sizeof(uint64_t), bench_cmp_u64);
     char extra[160];
@@ -337,46 +179,37 @@ static int run_watch_latency(void) {
     return 0;
 }
 
-static int run_watch_fanout(void) {
-    char *val = malloc((size_t)A.value_size);
-    char key[64];
-    watch_state *ws = calloc((size_t)A.watchers, sizeof(watch_state));
-    ckv_watch **watches = calloc((size_t)A.watchers, sizeof(ckv_watch *));
-    bench_fill_value(val, A.value_size, 0);
-    warmup(val);
-    bench_phase(&A, "baseline");
-    for (long i = 0; i < A.watchers; i++)
-        watches[i] = watch_start(&ws[i], A.n);
-    bench_phase(&A, "watchers_ready");
-    uint64_t start = bench_now_ns();
-    for (long i = 0; i < A.n; i++) {
-        size_t key_len = key_of(key, sizeof key, "bench", i % 64);
-        put_or_die(key, key_len, val, NULL, "put");
-    }
+static bench_watch_state *FANOUT;
+static ckv_watch **FANOUT_WATCHES;
+
+static void fanout_watch(long i) { FANOUT_WATCHES[i] = watch_start(&FANOUT[i], A.n); }
+
+static uint64_t fanout_last_event(uint64_t start) {
     pthread_mutex_lock(&WATCH_MU);
     int failed = 0;
     while (WATCHERS_DONE < A.watchers && !failed) {
         pthread_cond_wait(&WATCH_CV, &WATCH_MU);
         for (long i = 0; i < A.watchers && !failed; i++)
-            failed = ws[i].failed;
+            failed = FANOUT[i].failed;
     }
     uint64_t last = start;
     for (long i = 0; i < A.watchers; i++)
-        if (ws[i].done_at > last)
-            last = ws[i].done_at;
+        if (FANOUT[i].done_at > last)
+            last = FANOUT[i].done_at;
     pthread_mutex_unlock(&WATCH_MU);
-    if (failed)
-        return bench_fail(DRIVER, &A, "a watcher ended early");
-    for (long i = 0; i < A.watchers; i++)
-        ckv_watch_close(watches[i]);
-    char extra[160];
-    snprintf(extra, sizeof extra, "\"events\": %ld, \"events_per_s\": %.1f, \"server_consumers\": 1",
-             A.n * A.watchers, (double)(A.n * A.watchers) / ((double)(last - start) / 1e9));
-    bench_report(DRIVER, &A, A.n, last - start, NULL, 0, extra);
-    free(watches);
-    free(ws);
-    free(val);
-    return 0;
+    return failed ? 0 : last;
+}
+
+static int run_watch_fanout(void) {
+    FANOUT = calloc((size_t)A.watchers, sizeof(bench_watch_state));
+    FANOUT_WATCHES = calloc((size_t)A.watchers, sizeof(ckv_watch *));
+    int rc = bench_watch_fanout(&CLIENT, fanout_watch, fanout_last_event,
+                                "\"server_consumers\": 1");
+    for (long i = 0; i < A.watchers && rc == 0; i++)
+        ckv_watch_close(FANOUT_WATCHES[i]);
+    free(FANOUT_WATCHES);
+    free(FANOUT);
+    return rc;
 }
 
 /*
@@ -394,8 +227,7 @@ static int run_dispatch(void) {
     enum { KEY_CAP = 48 };
     char *keys = malloc((size_t)distinct * KEY_CAP);
     size_t *key_lens = malloc(sizeof(size_t) * (size_t)distinct);
-    char *val = malloc((size_t)A.value_size);
-    bench_fill_value(val, A.value_size, 0);
+    char *val = bench_value(&A, 0);
     for (long k = 0; k < distinct; k++) {
         key_lens[k] = (size_t)snprintf(keys + k * KEY_CAP, KEY_CAP, "/w/%ld/k%ld",
                                        k % A.watchers, k / A.watchers);
@@ -430,6 +262,12 @@ static int run_dispatch(void) {
     return 0;
 }
 
+static const bench_workload WORKLOADS[] = {
+    {"put", run_put}, {"get", run_get}, {"update", run_update},
+    {"put_concurrent", run_put_concurrent}, {"watch_latency", run_watch_latency},
+    {"watch_fanout", run_watch_fanout}, {"dispatch", run_dispatch}, {NULL, NULL},
+};
+
 static int open_store(void) {
     ckv_error *err = NULL;
     ckv_status s;
@@ -453,31 +291,12 @@ static int open_store(void) {
 
 int main(int argc, char **argv) {
     A = bench_parse(argc, argv);
-    const char *w = A.workload;
-    int kv = !strcmp(w, "put") || !strcmp(w, "get") || !strcmp(w, "update") ||
-             !strcmp(w, "put_concurrent");
-    int watch = !strcmp(w, "watch_latency") || !strcmp(w, "watch_fanout") ||
-                !strcmp(w, "dispatch");
-    if (!kv && !watch)
-        return bench_unavailable(DRIVER, &A, "no %s workload for coordkv", w);
+    const bench_workload *workload = bench_find(WORKLOADS, &A);
+    if (workload == NULL)
+        return bench_unavailable(DRIVER, &A, "no %s workload for coordkv", A.workload);
     if (open_store() != 0)
         return 0;
-
-    int rc;
-    if (!strcmp(w, "put"))
-        rc = run_put();
-    else if (!strcmp(w, "get"))
-        rc = run_get();
-    else if (!strcmp(w, "update"))
-        rc = run_update();
-    else if (!strcmp(w, "put_concurrent"))
-        rc = run_put_concurrent();
-    else if (!strcmp(w, "watch_latency"))
-        rc = run_watch_latency();
-    else if (!strcmp(w, "watch_fanout"))
-        rc = run_watch_fanout();
-    else
-        rc = run_dispatch();
+    int rc = workload->run();
     ckv_close(STORE);
     return rc;
 }

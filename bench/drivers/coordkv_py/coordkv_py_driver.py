@@ -5,65 +5,25 @@ are the binding's natural form of concurrency, as asyncio tasks are nats-py's).
 
 The harness points COORDKV_LIB at the library it built and puts bindings/python on the
 path. A workload the binding or its backend cannot run yet prints an "unavailable" line.
-Speaks the driver protocol of bench/README.md.
+Speaks the driver protocol of bench/README.md; the flags, percentiles and JSON lines are
+bench/common/harness.py, shared with the nats-py peer.
 """
 
-import argparse
-import json
-import math
+import os
 import sys
 import threading
 import time
 
-import coordkv
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common"))
+import coordkv  # noqa: E402
+import harness  # noqa: E402
+from harness import report, report_fanout, warmup_count  # noqa: E402
 
-DRIVER = "coordkv-py"
-KV_WORKLOADS = ("put", "get", "update", "put_concurrent")
-WATCH_WORKLOADS = ("watch_latency", "watch_fanout", "dispatch")
-
-
-def parse_args():
-    p = argparse.ArgumentParser(prog="coordkv_py_driver.py")
-    p.add_argument("workload")
-    p.add_argument("--url", required=True)
-    p.add_argument("--bucket", default="bench")
-    p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--value-size", type=int, default=128)
-    p.add_argument("--watchers", type=int, default=1)
-    p.add_argument("--sync", action="store_true")
-    return p.parse_args()
-
-
-A = parse_args()
-
-
-def emit(**fields):
-    print(json.dumps({"driver": DRIVER, "workload": A.workload, **fields}), flush=True)
-
-
-def warmup_count(n):
-    return min(max(n // 10, 10), 1000)
+A = harness.parse("coordkv-py")
 
 
 def key_of(space, i):
     return f"/{space}/k{i:08d}"
-
-
-def pct_us(sorted_ns, pct):
-    """Nearest-rank percentile of sorted nanosecond samples, in microseconds."""
-    if not sorted_ns:
-        return 0.0
-    rank = min(max(math.ceil(pct / 100 * len(sorted_ns)), 1), len(sorted_ns))
-    return sorted_ns[rank - 1] / 1000
-
-
-def report(ops, elapsed_ns, lat, **extra):
-    lat.sort()
-    secs = elapsed_ns / 1e9
-    emit(status="ok", n=A.n, threads=A.threads, watchers=A.watchers,
-         value_size=A.value_size, ops=ops, seconds=secs, ops_per_s=ops / secs,
-         p50_us=pct_us(lat, 50), p99_us=pct_us(lat, 99), **extra)
 
 
 def warmup(store, val):
@@ -72,7 +32,7 @@ def warmup(store, val):
 
 
 def run_put(store):
-    val = b"v" * A.value_size
+    val = harness.value()
     warmup(store, val)
     lat = []
     start = time.perf_counter_ns()
@@ -84,7 +44,7 @@ def run_put(store):
 
 
 def run_get(store):
-    val = b"v" * A.value_size
+    val = harness.value()
     keyspace = min(A.n, 1000)
     for i in range(keyspace):
         store.put(key_of("bench", i), val)
@@ -102,7 +62,7 @@ def run_get(store):
 
 
 def run_update(store):
-    val = b"v" * A.value_size
+    val = harness.value()
     warmup(store, val)
     rev = store.put("/bench/counter", val)
     lat = []
@@ -115,7 +75,7 @@ def run_update(store):
 
 
 def run_put_concurrent(store):
-    val = b"v" * A.value_size
+    val = harness.value()
     warmup(store, val)
     lat = [0] * A.n
     t = A.threads
@@ -145,14 +105,6 @@ def run_put_concurrent(store):
     report(A.n, time.perf_counter_ns() - start, lat)
 
 
-def phase(name):
-    """With --sync: announce a phase and wait for the harness's one-line answer."""
-    if not A.sync:
-        return
-    print(json.dumps({"phase": name}), flush=True)
-    sys.stdin.readline()
-
-
 class Seen:
     """What a callback watcher has received: data events counted, the newest revision."""
 
@@ -179,7 +131,7 @@ class Seen:
 
 
 def run_watch_latency(store):
-    val = b"v" * A.value_size
+    val = harness.value()
     warm = warmup_count(A.n)
     seen = Seen(warm + A.n)
     watch = store.watch_callback("/bench/", seen, prefix=True, buffer_size=warm + A.n + 1024)
@@ -203,13 +155,13 @@ def run_watch_latency(store):
 
 
 def run_watch_fanout(store):
-    val = b"v" * A.value_size
+    val = harness.value()
     warmup(store, val)
-    phase("baseline")
+    harness.phase("baseline")
     seens = [Seen(A.n) for _ in range(A.watchers)]
     watches = [store.watch_callback("/bench/", s, prefix=True, buffer_size=A.n + 1024)
                for s in seens]
-    phase("watchers_ready")
+    harness.phase("watchers_ready")
     start = time.perf_counter_ns()
     for i in range(A.n):
         store.put(key_of("bench", i % 64), val)
@@ -223,9 +175,7 @@ def run_watch_fanout(store):
             last = max(last, s.done_at)
     for w in watches:
         w.close()
-    events = A.n * A.watchers
-    report(A.n, last - start, [], events=events, events_per_s=events / ((last - start) / 1e9),
-           server_consumers=1)
+    report_fanout(start, last, server_consumers=1)
 
 
 def open_store():
@@ -237,23 +187,19 @@ def open_store():
 
 def main():
     if A.workload == "dispatch":
-        emit(status="unavailable", reason="dispatch is measured through the C driver")
+        harness.unavailable("dispatch is measured through the C driver")
         return
-    if A.workload not in KV_WORKLOADS + WATCH_WORKLOADS:
-        emit(status="unavailable", reason=f"no {A.workload} workload for coordkv-py")
+    if A.workload not in harness.WORKLOADS:
+        harness.unavailable(f"no {A.workload} workload for coordkv-py")
         return
     try:
         store = open_store()
     except coordkv.UnsupportedError as e:
-        emit(status="unavailable", reason=str(e))
+        harness.unavailable(str(e))
         return
     with store:
         globals()["run_" + A.workload](store)
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except Exception as e:  # reported as a result line: the harness never parses tracebacks
-        emit(status="error", reason=f"{type(e).__name__}: {e}")
-        sys.exit(1)
+    harness.run(main)

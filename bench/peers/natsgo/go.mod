@@ -2,7 +2,12 @@ module coordkv.local/bench/natsgo
 
 go 1.26.8
 
-require github.com/nats-io/nats.go v1.55.0
+require (
+	coordkv.local/bench/harness v0.0.0
+	github.com/nats-io/nats.go v1.55.0
+)
+
+replace coordkv.local/bench/harness => ../../common/go
 
 require (
 	github.com/klauspost/compress v1.20.0 // indirect

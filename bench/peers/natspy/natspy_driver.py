@@ -4,74 +4,27 @@ with ``updates()``. It is the yardstick for coordkv's Python binding.
 
 Speaks the driver protocol of bench/README.md: ``natspy_driver.py WORKLOAD --url U
 --bucket B --n N --threads T --value-size S --watchers W [--sync]``, one JSON result line.
+The flags, percentiles and JSON lines are bench/common/harness.py, shared with the coordkv
+Python driver.
 """
 
-import argparse
 import asyncio
-import json
-import math
+import os
 import sys
 import time
 
 import nats
 from nats.js.api import KeyValueConfig, StorageType
 
-DRIVER = "nats-py"
-WORKLOADS = ("put", "get", "update", "put_concurrent", "watch_latency", "watch_fanout")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "common"))
+import harness  # noqa: E402
+from harness import report, report_fanout, warmup_count  # noqa: E402
 
-
-def parse_args():
-    p = argparse.ArgumentParser(prog="natspy_driver.py")
-    p.add_argument("workload")
-    p.add_argument("--url", required=True)
-    p.add_argument("--bucket", default="bench")
-    p.add_argument("--n", type=int, default=1000)
-    p.add_argument("--threads", type=int, default=1)
-    p.add_argument("--value-size", type=int, default=128)
-    p.add_argument("--watchers", type=int, default=1)
-    p.add_argument("--sync", action="store_true")
-    return p.parse_args()
-
-
-A = parse_args()
-
-
-def emit(**fields):
-    print(json.dumps({"driver": DRIVER, "workload": A.workload, **fields}), flush=True)
-
-
-def warmup_count(n):
-    return min(max(n // 10, 10), 1000)
+A = harness.parse("nats-py")
 
 
 def key_of(space, i):
     return f"{space}.k{i:08d}"
-
-
-def pct_us(sorted_ns, pct):
-    """Nearest-rank percentile of sorted nanosecond samples, in microseconds."""
-    if not sorted_ns:
-        return 0.0
-    rank = min(max(math.ceil(pct / 100 * len(sorted_ns)), 1), len(sorted_ns))
-    return sorted_ns[rank - 1] / 1000
-
-
-def report(ops, elapsed_ns, lat, **extra):
-    lat.sort()
-    secs = elapsed_ns / 1e9
-    emit(status="ok", n=A.n, threads=A.threads, watchers=A.watchers,
-         value_size=A.value_size, ops=ops, seconds=secs, ops_per_s=ops / secs,
-         p50_us=pct_us(lat, 50), p99_us=pct_us(lat, 99), **extra)
-
-
-async def phase(name):
-    """With --sync: announce a phase and wait for the harness's one-line answer on stdin."""
-    if not A.sync:
-        return
-    print(json.dumps({"phase": name}), flush=True)
-    line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    if not line:
-        sys.exit(3)
 
 
 async def warmup(kv, val):
@@ -80,7 +33,7 @@ async def warmup(kv, val):
 
 
 async def run_put(kv):
-    val = b"v" * A.value_size
+    val = harness.value()
     await warmup(kv, val)
     lat = []
     start = time.perf_counter_ns()
@@ -92,7 +45,7 @@ async def run_put(kv):
 
 
 async def run_get(kv):
-    val = b"v" * A.value_size
+    val = harness.value()
     keyspace = min(A.n, 1000)
     for i in range(keyspace):
         await kv.put(key_of("bench", i), val)
@@ -110,7 +63,7 @@ async def run_get(kv):
 
 
 async def run_update(kv):
-    val = b"v" * A.value_size
+    val = harness.value()
     await warmup(kv, val)
     rev = await kv.put("bench.counter", val)
     lat = []
@@ -123,7 +76,7 @@ async def run_update(kv):
 
 
 async def run_put_concurrent(kv):
-    val = b"v" * A.value_size
+    val = harness.value()
     await warmup(kv, val)
     lat = [0] * A.n
     gate = asyncio.Event()
@@ -163,7 +116,7 @@ async def run_watch_latency(kv):
             seen.put_nowait((entry.revision, time.perf_counter_ns()))
 
     loop_task = asyncio.create_task(watch_loop())
-    val = b"v" * A.value_size
+    val = harness.value()
     lat = []
     start = time.perf_counter_ns()
     for i in range(warm + A.n):
@@ -196,12 +149,12 @@ async def raise_max_consumers(js):
 
 
 async def run_watch_fanout(kv, js):
-    val = b"v" * A.value_size
+    val = harness.value()
     await warmup(kv, val)
     raised = await raise_max_consumers(js)
-    await phase("baseline")
+    await harness.phase_async("baseline")
     watchers = [await kv.watch("bench.>") for _ in range(A.watchers)]
-    await phase("watchers_ready")
+    await harness.phase_async("watchers_ready")
 
     async def drain(watcher):
         for _ in range(A.n):
@@ -213,18 +166,15 @@ async def run_watch_fanout(kv, js):
     for i in range(A.n):
         await kv.put(key_of("bench", i % 64), val)
     last = max(await asyncio.gather(*tasks))
-    events = A.n * A.watchers
-    elapsed = last - start
-    report(A.n, elapsed, [], events=events, events_per_s=events / (elapsed / 1e9),
-           raised_max_consumers=raised)
+    report_fanout(start, last, raised_max_consumers=raised)
 
 
 async def main():
-    if A.workload not in WORKLOADS:
-        emit(status="unavailable", reason=f"no {A.workload} workload for nats-py")
+    if A.workload not in harness.WORKLOADS:
+        harness.unavailable(f"no {A.workload} workload for nats-py")
         return
     if not A.url.startswith("nats://"):
-        emit(status="unavailable", reason=f"nats-py needs a NATS server, not {A.url}")
+        harness.unavailable(f"nats-py needs a NATS server, not {A.url}")
         return
     nc = await nats.connect(A.url)
     js = nc.jetstream()
@@ -243,8 +193,4 @@ async def main():
 
 
 if __name__ == "__main__":
-    try:
-        asyncio.run(main())
-    except Exception as e:  # reported as a result line: the harness never parses tracebacks
-        emit(status="error", reason=f"{type(e).__name__}: {e}")
-        sys.exit(1)
+    harness.run(lambda: asyncio.run(main()))

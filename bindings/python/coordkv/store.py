@@ -137,14 +137,17 @@ class Store(NativeHandle):
     def __repr__(self) -> str:
         return f"<coordkv.Store {'closed' if self.closed else 'open'}>"
 
+    def _u64_call(self, function: Any, *args: Any) -> int:
+        """Calls `function(store, *args, &out, &err)` for its uint64_t result (a
+        revision or a count), raising on failure."""
+        out = ctypes.c_uint64()
+        call(function, self._handle, *args, ctypes.byref(out))
+        return out.value
+
     def put(self, key: Key, value: Value) -> int:
         """Writes unconditionally; returns the new revision."""
         k, v = _key_bytes(key), _value_bytes(value)
-        revision = ctypes.c_uint64()
-        call(
-            _ffi.lib.ckv_put, self._handle, k, len(k), v, len(v), ctypes.byref(revision)
-        )
-        return revision.value
+        return self._u64_call(_ffi.lib.ckv_put, k, len(k), v, len(v))
 
     def get(self, key: Key) -> Entry:
         """The key's latest live entry; NotFoundError if it has none."""
@@ -160,64 +163,32 @@ class Store(NativeHandle):
         """Writes only if the key has no live value; else ConflictError. Returns the
         new revision."""
         k, v = _key_bytes(key), _value_bytes(value)
-        revision = ctypes.c_uint64()
-        call(
-            _ffi.lib.ckv_create,
-            self._handle,
-            k,
-            len(k),
-            v,
-            len(v),
-            ctypes.byref(revision),
-        )
-        return revision.value
+        return self._u64_call(_ffi.lib.ckv_create, k, len(k), v, len(v))
 
     def update(self, key: Key, value: Value, revision: int) -> int:
         """Writes only if the key's latest revision is `revision`; else ConflictError
         (whose current_revision says what it is). Returns the new revision."""
         k, v = _key_bytes(key), _value_bytes(value)
-        new_revision = ctypes.c_uint64()
-        call(
-            _ffi.lib.ckv_update,
-            self._handle,
-            k,
-            len(k),
-            v,
-            len(v),
-            unsigned_64(revision, "revision"),
-            ctypes.byref(new_revision),
-        )
-        return new_revision.value
+        expected = unsigned_64(revision, "revision")
+        return self._u64_call(_ffi.lib.ckv_update, k, len(k), v, len(v), expected)
 
     def delete(self, key: Key, revision: int = 0) -> int:
         """Writes a delete tombstone; with revision != 0 only if the key's latest
         revision is `revision` (else ConflictError). Returns the tombstone's revision.
         """
         k = _key_bytes(key)
-        tombstone = ctypes.c_uint64()
-        call(
-            _ffi.lib.ckv_delete,
-            self._handle,
-            k,
-            len(k),
-            unsigned_64(revision, "revision"),
-            ctypes.byref(tombstone),
-        )
-        return tombstone.value
+        expected = unsigned_64(revision, "revision")
+        return self._u64_call(_ffi.lib.ckv_delete, k, len(k), expected)
 
     def purge(self, key: Key) -> int:
         """Drops the key's history; returns the revision of the purge marker."""
         k = _key_bytes(key)
-        marker = ctypes.c_uint64()
-        call(_ffi.lib.ckv_purge, self._handle, k, len(k), ctypes.byref(marker))
-        return marker.value
+        return self._u64_call(_ffi.lib.ckv_purge, k, len(k))
 
     def delete_prefix(self, prefix: Key) -> int:
         """Deletes every live key under the prefix; returns how many."""
         p = _key_bytes(prefix)
-        count = ctypes.c_uint64()
-        call(_ffi.lib.ckv_delete_prefix, self._handle, p, len(p), ctypes.byref(count))
-        return count.value
+        return self._u64_call(_ffi.lib.ckv_delete_prefix, p, len(p))
 
     def keys(self, prefix: Key = "/") -> List[str]:
         """The live keys under the prefix, sorted. A prefix ending in "/" is
@@ -253,9 +224,7 @@ class Store(NativeHandle):
 
     def last_revision(self) -> int:
         """The store's latest revision (0 when nothing was ever written)."""
-        revision = ctypes.c_uint64()
-        call(_ffi.lib.ckv_last_revision, self._handle, ctypes.byref(revision))
-        return revision.value
+        return self._u64_call(_ffi.lib.ckv_last_revision)
 
     def read_modify_write(self, key: Key, modify: ModifyFunction) -> int:
         """Reads the key, calls modify(current value or None), and writes what it

@@ -24,9 +24,17 @@ if not NATS_URL and os.environ.get("COORDKV_REQUIRE_NATS") == "1":
 BACKENDS = ["mem"] + (["nats"] if NATS_URL else [])
 
 REPO = Path(__file__).resolve().parents[3]
-KEY_VECTORS: Dict[str, Any] = json.loads(
-    (REPO / "tests" / "vectors" / "keys.json").read_text(encoding="utf-8")
-)
+
+
+def load_vectors(name: str) -> Dict[str, Any]:
+    """One of the shared vector files of tests/vectors, which every language reads."""
+    path = REPO / "tests" / "vectors" / name
+    vectors: Dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return vectors
+
+
+KEY_VECTORS = load_vectors("keys.json")
+OPS_VECTORS = load_vectors("ops.json")
 HEADER = REPO / "include" / "coordkv.h"
 
 OpenStore = Callable[..., Store]

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ctypes
 import gc
 import json
-from typing import Any, Callable, Dict
+from typing import Any, Dict
 
 import pytest
 
@@ -95,35 +95,6 @@ def test_close_is_idempotent(store: Store) -> None:
     store.close()
     assert store.closed
     assert "closed" in repr(store)
-
-
-USES: Dict[str, Callable[[Store], Any]] = {
-    "put": lambda s: s.put("/a", b"v"),
-    "get": lambda s: s.get("/a"),
-    "create": lambda s: s.create("/a", b"v"),
-    "update": lambda s: s.update("/a", b"v", 1),
-    "delete": lambda s: s.delete("/a"),
-    "purge": lambda s: s.purge("/a"),
-    "delete_prefix": lambda s: s.delete_prefix("/"),
-    "keys": lambda s: s.keys("/"),
-    "list": lambda s: s.list("/"),
-    "history": lambda s: s.history("/a"),
-    "last_revision": lambda s: s.last_revision(),
-    "read_modify_write": lambda s: s.read_modify_write(
-        "/a", lambda value: pytest.fail("the function ran on a closed store")
-    ),
-}
-
-
-@pytest.mark.parametrize("use", USES.values(), ids=USES)
-def test_every_use_after_close_is_a_closed_error(
-    store: Store, use: Callable[[Store], Any]
-) -> None:
-    store.put("/a", b"v")
-    store.close()
-    with pytest.raises(ClosedError) as raised:
-        use(store)
-    assert raised.value.message.startswith("CLOSED")
 
 
 def test_a_with_block_closes_the_store(backend: str) -> None:

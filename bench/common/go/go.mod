@@ -1,0 +1,3 @@
+module coordkv.local/bench/harness
+
+go 1.22
