@@ -33,17 +33,22 @@ fn membership_watch(store: &Store, quiet_writes: bool) -> Watch {
     store.watch("/nodes/", options).unwrap()
 }
 
-/// The next `count` data events, each of `kind`, in revision order, for `keys` in order.
+/// The next data events, each of `kind`, one per key of `keys` (in whatever order the
+/// backend wrote them: expiries come in the order the keys were last renewed), with
+/// increasing revisions.
 fn expect_events(watch: &Watch, kind: EventKind, keys: &[String]) -> Vec<u64> {
     let mut revisions = Vec::new();
-    for key in keys {
+    let mut seen = Vec::new();
+    for _ in keys {
         let event = watch.next(Some(WAIT)).expect("an event");
         assert_eq!(event.kind, kind, "{event:?}");
         let entry = event.entry.expect("a data event carries its entry");
-        assert_eq!(&*entry.key, key);
+        seen.push(entry.key.to_string());
         revisions.push(event.revision);
     }
     assert!(revisions.windows(2).all(|w| w[0] < w[1]), "{revisions:?}");
+    seen.sort();
+    assert_eq!(seen, keys, "one event per key");
     revisions
 }
 

@@ -99,7 +99,7 @@ mod tests {
         }
         assert_eq!(kind_of(CKV_OK), None);
         assert_eq!(name_of(CKV_OK), "OK");
-        for unknown in [-1, 13, i32::MAX, i32::MIN] {
+        for unknown in [-1, 14, i32::MAX, i32::MIN] {
             assert_eq!(name_of(unknown), "UNKNOWN");
         }
     }

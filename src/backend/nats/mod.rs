@@ -146,6 +146,19 @@ impl NatsBackend {
         self.request_timeout
     }
 
+    /// The latest message on `nats_key` (a key's NATS spelling), bounded by the request
+    /// timeout; `None` when its subject holds nothing.
+    pub(crate) async fn latest_for_feed(
+        &self,
+        nats_key: &str,
+    ) -> Result<Option<crate::entry::Entry>> {
+        let limit = self.request_timeout;
+        match tokio::time::timeout(limit, self.latest_async(nats_key, nats_key)).await {
+            Ok(latest) => latest,
+            Err(_) => Err(errors::no_answer("the server", limit)),
+        }
+    }
+
     /// Changes each time the client connects again after losing its connection.
     pub(crate) fn connects(&self) -> watch::Receiver<u64> {
         self.connects.subscribe()

@@ -258,7 +258,16 @@ impl NatsFeed {
             };
             self.read_into(&filter, policy, &mut reading).await?;
         }
-        let catch_up = reading.finish(last_sequence, &info.config, info.state.first_sequence);
+        let ttl_dropped = match mode {
+            CatchUpMode::Replay { start, .. } => {
+                let after = start.saturating_sub(1);
+                self.markers_may_be_gone(after, &info.config, last_sequence)
+                    .await
+            }
+            _ => false,
+        };
+        let mut catch_up = reading.finish(last_sequence, &info.config, info.state.first_sequence);
+        catch_up.history_lost |= ttl_dropped;
         if lock(&self.subjects).counts.is_empty() {
             // Nobody was watching: the live consumer may start at the stream's end
             // instead of replaying the bucket's whole retained history into the hub.

@@ -9,8 +9,9 @@ use crate::backend::nats::codec::{expected_last_sequence, operation_of, timestam
 use crate::entry::Operation;
 use crate::error::Result;
 use crate::key;
+use crate::sync::lock;
 use crate::watch::CancelReason;
-use async_nats::header::NATS_ROLLUP;
+use async_nats::header::{NATS_MESSAGE_TTL, NATS_ROLLUP};
 use async_nats::jetstream::consumer::{pull, AckPolicy, DeliverPolicy};
 use futures::{FutureExt, StreamExt};
 use std::sync::atomic::Ordering;
@@ -73,6 +74,15 @@ impl NatsFeed {
                     Ok((None, last_sequence)) => {
                         broken = false;
                         backlog_through = last_sequence;
+                        let lost = self.expired_unseen().await;
+                        let missed = [(start, last_sequence.max(start))];
+                        let mut resync = Vec::new();
+                        for (key, why) in lost {
+                            resync.extend(hub.lose(key.as_deref(), &missed, &why));
+                        }
+                        if !resync.is_empty() {
+                            self.spawn_resync(&hub, resync);
+                        }
                     }
                     Err(_) => {
                         drop(hub);
@@ -179,7 +189,8 @@ impl NatsFeed {
 
     /// Before resuming after `dispatched`: whether the stream lost events watchers have not
     /// seen in a way no skip reveals, because its sequence went backwards (a server that
-    /// lost acknowledged writes); `Some(why)` if so. Also returns the stream's last
+    /// lost acknowledged writes); `Some(why)` if so. (Expiries missed meanwhile are
+    /// `expired_unseen`'s.) Also returns the stream's last
     /// revision: what comes up to it is backlog.
     async fn resume_check(&self, dispatched: u64) -> Result<(Option<String>, u64)> {
         let info = self.stream_state().await?;
@@ -275,6 +286,9 @@ impl NatsFeed {
                 }
             }
             tracked.delivered_on(nats_key, revision);
+            let expires = operation == Operation::Put
+                && (message.headers.as_ref()).is_some_and(|h| h.get(NATS_MESSAGE_TTL).is_some());
+            lock(&self.expiring).delivered(nats_key, &key, revision, expires);
             let record = Record {
                 nats_key,
                 operation,

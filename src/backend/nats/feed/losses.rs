@@ -2,15 +2,52 @@
 
 use super::gaps::{self, clip_below, Gaps};
 use super::NatsFeed;
+use crate::backend::nats::codec::timestamp_ns;
 use crate::backend::nats::errors::{no_answer, within};
 use crate::backend::nats::map_error;
+use crate::entry::now_ns;
 use crate::error::Result;
 use crate::key;
+use crate::sync::lock;
+use async_nats::jetstream::stream::{Config as StreamConfig, DirectGetErrorKind};
 use futures::TryStreamExt;
+use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 /// Most skipped revisions looked up one by one to tell a filtered-out write from a removed one.
 const MAX_LOOKUPS: u64 = 64;
+
+/// Most expiring keys tracked, and looked up after a break; past it every watcher
+/// counts as having possibly missed an expiry, which can only over-report.
+const MAX_EXPIRING: usize = 10_000;
+
+/// The watched keys whose latest delivered message carries a TTL, by NATS key. After a
+/// break, such a key whose subject is now empty expired and had its marker expired too
+/// while the feed was away: its watchers may have missed an EXPIRED event.
+#[derive(Default)]
+pub(super) struct Expiring {
+    keys: HashMap<String, Arc<str>>,
+    overflowed: bool,
+}
+
+impl Expiring {
+    pub(super) fn delivered(
+        &mut self,
+        nats_key: &str,
+        key: &Arc<str>,
+        _revision: u64,
+        expires: bool,
+    ) {
+        if !expires {
+            self.keys.remove(nats_key);
+        } else if self.keys.len() < MAX_EXPIRING || self.keys.contains_key(nats_key) {
+            self.keys.insert(nats_key.to_string(), key.clone());
+        } else {
+            self.overflowed = true;
+        }
+    }
+}
 
 /// Revisions that may have held events of `key` (`None`: of any key) and are gone.
 pub(super) struct Lost {
@@ -126,5 +163,72 @@ impl NatsFeed {
             }
         }
         Ok(lost)
+    }
+
+    /// Whether a replay from `after + 1` may miss an EXPIRED event: on a bucket with
+    /// per-message TTLs the delete marker of an expired key lives only the marker TTL, and
+    /// once it is gone nothing is left of it. Every marker after `after` is younger than
+    /// the bucket's first message at or after `after`, so the replay is complete when that
+    /// one is younger than the marker TTL; when nothing at or after it is left although
+    /// something was written, it is not.
+    pub(super) async fn markers_may_be_gone(
+        &self,
+        after: u64,
+        config: &StreamConfig,
+        last: u64,
+    ) -> bool {
+        if !config.allow_message_ttl {
+            return false;
+        }
+        if !config.allow_direct {
+            return true;
+        }
+        let marker_ttl = config.subject_delete_marker_ttl.unwrap_or_default();
+        let everything = format!("{}>", self.backend.read_prefix());
+        let next = self
+            .backend
+            .stream()
+            .direct_get_next_for_subject(everything, Some(after.max(1)));
+        match tokio::time::timeout(self.backend.request_timeout(), next).await {
+            Ok(Ok(message)) => {
+                let written = timestamp_ns(message.time.unix_timestamp_nanos());
+                Duration::from_nanos(now_ns().saturating_sub(written)) >= marker_ttl
+            }
+            Ok(Err(e)) if e.kind() == DirectGetErrorKind::NotFound => last > after,
+            _ => true,
+        }
+    }
+
+    /// After a break: the watched keys that may have missed an EXPIRED event (`None`: every
+    /// key), each with why. A key whose latest delivered message expires and whose subject
+    /// is now empty expired, and its marker expired too, while the feed was away.
+    pub(super) async fn expired_unseen(&self) -> Vec<(Option<Arc<str>>, String)> {
+        let (keys, overflowed) = {
+            let expiring = lock(&self.expiring);
+            let keys: Vec<(String, Arc<str>)> = (expiring.keys.iter())
+                .map(|(n, k)| (n.clone(), k.clone()))
+                .collect();
+            (keys, expiring.overflowed)
+        };
+        let why = "it expired while the watch feed was away, and its marker expired too";
+        if overflowed {
+            return vec![(None, format!("a key may have been lost: {why}"))];
+        }
+        let mut lost = Vec::new();
+        for (nats_key, key) in keys {
+            let latest = self.backend.latest_for_feed(&nats_key).await;
+            match latest {
+                Ok(Some(_)) => {}
+                Ok(None) => {
+                    lock(&self.expiring).keys.remove(&nats_key);
+                    lost.push((Some(key.clone()), format!("key {key:?} is gone: {why}")));
+                }
+                Err(e) => lost.push((
+                    Some(key.clone()),
+                    format!("key {key:?} cannot be read ({e}); {why}"),
+                )),
+            }
+        }
+        lost
     }
 }

@@ -80,6 +80,8 @@ pub struct NatsFeed {
     closed: AtomicBool,
     /// Set when the consumer task has ended (and deleted its consumer).
     stopped: (Mutex<bool>, Condvar),
+    /// The watched keys whose latest delivered message expires (see `losses`).
+    expiring: Mutex<losses::Expiring>,
 }
 
 /// The watched subjects, each with the number of watchers that need it.
@@ -144,6 +146,7 @@ impl NatsFeed {
             generation: watch::channel(0).0,
             closed: AtomicBool::new(false),
             stopped: (Mutex::new(false), Condvar::new()),
+            expiring: Mutex::default(),
         })
     }
 
