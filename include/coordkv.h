@@ -88,10 +88,11 @@ typedef int32_t ckv_event_type;
 typedef int32_t ckv_cancel_reason;
 
 /**
- * Called once when a lease is lost (`reason` is a NUL-terminated message, valid for the
- * call): on the keepalive thread, or inside the call that ended it (`ckv_lease_revoke`,
- * `ckv_lease_abandon`, `ckv_close`). It must return promptly and must not close the
- * lease's store.
+ * Called exactly once for a lease granted with it, when the lease is lost (`reason` is a
+ * NUL-terminated message, valid for the call): on the keepalive thread, or inside the
+ * call that ended it (`ckv_lease_revoke`, `ckv_lease_abandon`, `ckv_close`). Never after
+ * `ckv_close` of the store returns (unless that close was made from this callback). It
+ * should return promptly.
  */
 typedef void (*ckv_lease_lost_fn)(void *user_data,
                                   uint64_t lease_id,
@@ -907,7 +908,8 @@ ckv_status ckv_lease_time_to_live(struct ckv_store *store,
 
 /**
  * The live leases of the whole store (every process's): their ids, sorted, into
- * `*ids_out` (free with `ckv_lease_ids_free`) and their count into `*count_out`.
+ * `*ids_out` (free with `ckv_lease_ids_free`; NULL when there are none) and their count
+ * into `*count_out`.
  *
  * # Safety
  * `ids_out` and `count_out` are writable; `err_out` is NULL or writable.

@@ -436,11 +436,13 @@ impl Store {
 
     /// Closes the store once; every call returns the callback watches the close ended.
     fn end(&self) -> Vec<Arc<Watcher>> {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            // The leases this store granted are revoked while everything is still up, and
+            // outside the lock below: a lost callback run here may close the store too.
+            self.lessor.close();
+        }
         let mut ended = self.ended.lock().unwrap_or_else(|p| p.into_inner());
         if ended.is_none() {
-            self.closed.store(true, Ordering::Release);
-            // The leases this store granted are revoked while everything is still up.
-            self.lessor.close();
             // Then the hub: its feed deletes its server-side consumer while the
             // connection is still up. Neither waits for a callback.
             *ended = Some(self.hub.end_for_close());

@@ -105,8 +105,9 @@ pub trait Backend: Send + Sync {
     fn lease_record(&self, id: u64) -> Result<Option<LeaseRecord>>;
     /// Every live lease record, by id.
     fn lease_records(&self) -> Result<Vec<LeaseRecord>>;
-    /// Removes the record of lease `id` (revoked); no error when it is already gone.
-    fn lease_remove(&self, id: u64) -> Result<()>;
+    /// Removes the record of lease `id` (revoked): `Ok(false)` when it was already gone.
+    /// Of concurrent removals exactly one answers `Ok(true)`.
+    fn lease_remove(&self, id: u64) -> Result<bool>;
     /// Releases connections and background work; later calls may fail with `Closed`.
     fn close(&self);
 }

@@ -20,10 +20,11 @@ pub struct ckv_lease {
     lease: Lease,
 }
 
-/// Called once when a lease is lost (`reason` is a NUL-terminated message, valid for the
-/// call): on the keepalive thread, or inside the call that ended it (`ckv_lease_revoke`,
-/// `ckv_lease_abandon`, `ckv_close`). It must return promptly and must not close the
-/// lease's store.
+/// Called exactly once for a lease granted with it, when the lease is lost (`reason` is a
+/// NUL-terminated message, valid for the call): on the keepalive thread, or inside the
+/// call that ended it (`ckv_lease_revoke`, `ckv_lease_abandon`, `ckv_close`). Never after
+/// `ckv_close` of the store returns (unless that close was made from this callback). It
+/// should return promptly.
 pub type ckv_lease_lost_fn =
     Option<unsafe extern "C" fn(user_data: *mut c_void, lease_id: u64, reason: *const c_char)>;
 
@@ -277,7 +278,8 @@ pub unsafe extern "C" fn ckv_lease_time_to_live(
 }
 
 /// The live leases of the whole store (every process's): their ids, sorted, into
-/// `*ids_out` (free with `ckv_lease_ids_free`) and their count into `*count_out`.
+/// `*ids_out` (free with `ckv_lease_ids_free`; NULL when there are none) and their count
+/// into `*count_out`.
 ///
 /// # Safety
 /// `ids_out` and `count_out` are writable; `err_out` is NULL or writable.
@@ -300,7 +302,11 @@ pub unsafe extern "C" fn ckv_lease_list(
         };
         let ids = store.lease_list()?.into_boxed_slice();
         count_out.set(ids.len());
-        ids_out.set(Box::into_raw(ids) as *mut u64);
+        // An empty list is NULL, never the dangling pointer of an empty allocation.
+        ids_out.set(match ids.len() {
+            0 => std::ptr::null_mut(),
+            _ => Box::into_raw(ids) as *mut u64,
+        });
         Ok(())
     })
 }

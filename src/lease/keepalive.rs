@@ -33,6 +33,7 @@ struct State {
 pub(super) struct Thread {
     state: Mutex<State>,
     changed: Condvar,
+    running: Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Thread {
@@ -42,7 +43,7 @@ impl Thread {
             return Ok(());
         }
         let lessor = Arc::downgrade(lessor);
-        std::thread::Builder::new()
+        let running = std::thread::Builder::new()
             .name("coordkv-keepalive".into())
             .spawn(move || run(&lessor))
             .map_err(|e| {
@@ -51,6 +52,7 @@ impl Thread {
                     format!("cannot start the keepalive thread (out of threads or memory): {e}"),
                 )
             })?;
+        *lock(&self.running) = Some(running);
         state.started = true;
         Ok(())
     }
@@ -60,9 +62,19 @@ impl Thread {
         self.changed.notify_one();
     }
 
+    /// Stops the thread and waits for the renewal it may be in, so that no lost callback
+    /// runs after the store's close returns (unless the close comes from that thread, from
+    /// inside a lost callback, which cannot wait for itself).
     pub(super) fn stop(&self) {
         lock(&self.state).stopped = true;
         self.changed.notify_one();
+        let running = lock(&self.running).take();
+        if let Some(running) = running {
+            if running.thread().id() == std::thread::current().id() {
+                return;
+            }
+            let _ = running.join();
+        }
     }
 }
 

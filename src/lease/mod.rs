@@ -263,14 +263,17 @@ impl Lessor {
         Ok(())
     }
 
-    /// Revokes lease `id`: its record goes, then every key attached to it is deleted.
+    /// Revokes lease `id`: its record goes (of concurrent revokes one wins; the others
+    /// get LEASE_NOT_FOUND), then every key attached to it is deleted. A failure leaves
+    /// the lease held as it was.
     pub(crate) fn revoke(&self, id: u64) -> Result<()> {
-        let held = lock(&self.held).remove(&id);
-        let record = self.backend.lease_record(id)?;
-        if record.is_none() && held.is_none() {
+        if !self.backend.lease_remove(id)? {
             return Err(ended(id));
         }
-        self.backend.lease_remove(id)?;
+        let held = lock(&self.held).remove(&id);
+        if let Some(held) = &held {
+            held.lost.set(format!("lease {id} was revoked"));
+        }
         for entry in self.attached_entries(id)? {
             match self.backend.delete(&entry.key, entry.revision) {
                 Err(e) if e.kind() == ErrorKind::Conflict => {} // rewritten since: not ours
@@ -278,9 +281,6 @@ impl Lessor {
                     other?;
                 }
             }
-        }
-        if let Some(held) = held {
-            held.lost.set(format!("lease {id} was revoked"));
         }
         Ok(())
     }

@@ -422,8 +422,10 @@ impl Backend for MemBackend {
         Ok(self.read()?.timers.leases(Instant::now()))
     }
 
-    fn lease_remove(&self, id: u64) -> Result<()> {
-        self.write_lock()?.timers.remove_lease(id);
-        Ok(())
+    fn lease_remove(&self, id: u64) -> Result<bool> {
+        let mut state = self.write_lock()?;
+        let live = state.timers.lease(id, Instant::now()).is_some();
+        state.timers.remove_lease(id);
+        Ok(live)
     }
 }

@@ -379,7 +379,7 @@ impl Backend for NatsBackend {
         self.records()
     }
 
-    fn lease_remove(&self, id: u64) -> Result<()> {
+    fn lease_remove(&self, id: u64) -> Result<bool> {
         self.remove_record(id)
     }
 }

@@ -167,15 +167,28 @@ impl NatsBackend {
         Ok(found)
     }
 
-    /// Removes lease `id`'s record: a purge that expires after the marker TTL too.
-    pub(super) fn remove_record(&self, id: u64) -> Result<()> {
+    /// Removes lease `id`'s record: a purge, conditional on the record read (so of
+    /// concurrent removals one wins), that expires after the marker TTL too.
+    pub(super) fn remove_record(&self, id: u64) -> Result<bool> {
         let marker = self.marker_ttl()?;
+        let nats_key = format!("{LEASE_RECORDS}{id}");
+        let Some(record) = self.record_entry(&nats_key)? else {
+            return Ok(false);
+        };
         let mut headers = HeaderMap::new();
         self.ttl_headers(marker, &mut headers)?;
         headers.insert(KV_OPERATION, "PURGE");
-        let nats_key = format!("{LEASE_RECORDS}{id}");
+        headers.insert(
+            header::NATS_EXPECTED_LAST_SUBJECT_SEQUENCE,
+            header::HeaderValue::from(record.revision),
+        );
         let purge = self.publish(&nats_key, Bytes::new(), Some(headers));
-        self.call("revoke a lease", purge).map(|_| ())
+        match self.call("revoke a lease", purge) {
+            Ok(_) => Ok(true),
+            // Renewed meanwhile: try again on what is there now; removed: someone won.
+            Err(e) if e.kind() == ErrorKind::Conflict => self.remove_record(id),
+            Err(e) => Err(e),
+        }
     }
 }
 
