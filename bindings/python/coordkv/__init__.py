@@ -10,7 +10,7 @@
 Modules, from the C boundary up: _ffi (ctypes declarations and library loading),
 errors (one exception class per ckv_status), entry (Entry, Operation), _handle and
 _callbacks (handle lifetimes and C-to-Python callbacks, shared with watches to come),
-store (Store), watch (Watch, Event).
+lease (Lease, LeaseInfo), store (Store), watch (Watch, Event).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from .errors import (
     CoordkvTimeoutError,
     InternalError,
     InvalidArgumentError,
+    LeaseNotFoundError,
     LimitError,
     NotFoundError,
     PermissionDeniedError,
@@ -33,7 +34,8 @@ from .errors import (
     UnavailableError,
     UnsupportedError,
 )
-from .store import Key, ModifyFunction, Store, Value
+from .lease import Lease, LeaseInfo, LostCallback
+from .store import Key, LeaseId, ModifyFunction, Store, Value
 from .watch import CancelReason, Event, EventKind, Watch, WatchCallback
 
 __version__ = "0.1.0"
@@ -69,7 +71,12 @@ __all__ = [
     "InternalError",
     "InvalidArgumentError",
     "Key",
+    "Lease",
+    "LeaseId",
+    "LeaseInfo",
+    "LeaseNotFoundError",
     "LimitError",
+    "LostCallback",
     "ModifyFunction",
     "NotFoundError",
     "Operation",

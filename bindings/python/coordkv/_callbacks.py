@@ -12,7 +12,9 @@ interpreter makes atomic. A lock here could be held by another thread at the mom
 
 from __future__ import annotations
 
+import ctypes
 import itertools
+import threading
 from contextlib import contextmanager
 from typing import Callable, Dict, Generic, Iterator, Optional, TypeVar
 
@@ -60,7 +62,31 @@ class Registry(Generic[_T]):
     def discard(self, token: int) -> None:
         self._items.pop(token, None)
 
+    def take(self, token: Optional[int]) -> Optional[_T]:
+        """Unregisters and returns the item (None if it is gone): for a callback C calls
+        at most once, such as a lease's lost notification."""
+        if token is None:
+            return None
+        return self._items.pop(token, None)
+
     def get(self, token: Optional[int]) -> Optional[_T]:
         if token is None:
             return None
         return self._items.get(token)
+
+
+# A library thread is not a Python thread: for each call ctypes creates a Python thread
+# state and deletes it afterwards, under the interpreter's thread-list lock. A fork()
+# while that lock is held leaves it held in the child, and the child hangs in os.fork()
+# itself (CPython 3.11 does not take the lock around fork). So the first call on each
+# library thread (delivery threads, the lease keepalive thread) keeps its thread state
+# for good: one per library thread, a few. On a Python thread (a lease lost inside the
+# revoke that ended it) this only raises the state's use count once, which is harmless.
+_pinned = threading.local()
+
+
+def pin_thread_state() -> None:
+    """Called first by every trampoline that a library thread may run."""
+    if not getattr(_pinned, "done", False):
+        ctypes.pythonapi.PyGILState_Ensure()  # never released: the state stays
+        _pinned.done = True

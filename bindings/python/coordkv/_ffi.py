@@ -79,6 +79,19 @@ class ckv_watch_options(Structure):
         ("buffer_size", c_size_t),
         ("progress_interval_ms", c_uint64),
         ("resync", ctypes.c_bool),
+        ("quiet_writes", ctypes.c_bool),
+    ]
+
+
+class ckv_lease(Structure):
+    pass
+
+
+class ckv_write_options(Structure):
+    _fields_ = [
+        ("lease", c_uint64),
+        ("ttl_ms", c_uint64),
+        ("quiet", ctypes.c_bool),
     ]
 
 
@@ -102,6 +115,7 @@ CKV_UNSUPPORTED = 9
 CKV_CANCELED = 10
 CKV_INTERNAL = 11
 CKV_PERMISSION_DENIED = 12
+CKV_LEASE_NOT_FOUND = 13
 
 CKV_OP_PUT = 1
 CKV_OP_DELETE = 2
@@ -130,6 +144,16 @@ ckv_rmw_fn = CFUNCTYPE(
 ckv_watch_fn = CFUNCTYPE(None, c_void_p, POINTER(ckv_event))
 # Declared like every header function (test_ffi checks it); no Python API uses it yet.
 ckv_ready_fn = CFUNCTYPE(None, c_void_p)
+ckv_lease_lost_fn = CFUNCTYPE(None, c_void_p, c_uint64, c_char_p)
+
+
+class ckv_lease_options(Structure):
+    _fields_ = [
+        ("keep_on_close", ctypes.c_bool),
+        ("lost", ckv_lease_lost_fn),
+        ("user_data", c_void_p),
+    ]
+
 
 # ---- finding the library ------------------------------------------------------------
 
@@ -200,6 +224,8 @@ _declare("ckv_entry_value", c_void_p, [_p_entry, _p_size])
 _declare("ckv_entry_revision", c_uint64, [_p_entry])
 _declare("ckv_entry_operation", ckv_operation, [_p_entry])
 _declare("ckv_entry_timestamp_ns", c_uint64, [_p_entry])
+_declare("ckv_entry_lease", c_uint64, [_p_entry])
+_declare("ckv_entry_is_quiet", ctypes.c_bool, [_p_entry])
 _declare("ckv_entry_free", None, [_p_entry])
 _declare("ckv_entry_list_len", c_size_t, [_p_entry_list])
 _declare("ckv_entry_list_get", _p_entry, [_p_entry_list, c_size_t])
@@ -321,3 +347,61 @@ _declare("ckv_event_message", c_char_p, [_p_event])
 _declare("ckv_event_is_catch_up", ctypes.c_bool, [_p_event])
 _declare("ckv_event_is_resync", ctypes.c_bool, [_p_event])
 _declare("ckv_event_free", None, [_p_event])
+
+# Writes with options.
+_p_write_options = POINTER(ckv_write_options)
+_declare("ckv_write_options_init", None, [_p_write_options])
+_declare(
+    "ckv_put_with",
+    ckv_status,
+    [_p_store, c_char_p, c_size_t, c_char_p, c_size_t, _p_write_options, _p_u64, _pp_error],
+)
+_declare(
+    "ckv_create_with",
+    ckv_status,
+    [_p_store, c_char_p, c_size_t, c_char_p, c_size_t, _p_write_options, _p_u64, _pp_error],
+)
+_declare(
+    "ckv_update_with",
+    ckv_status,
+    [
+        _p_store,
+        c_char_p,
+        c_size_t,
+        c_char_p,
+        c_size_t,
+        c_uint64,
+        _p_write_options,
+        _p_u64,
+        _pp_error,
+    ],
+)
+
+# Leases.
+_p_lease = POINTER(ckv_lease)
+_p_lease_options = POINTER(ckv_lease_options)
+_declare("ckv_lease_options_init", None, [_p_lease_options])
+_declare(
+    "ckv_lease_grant",
+    ckv_status,
+    [_p_store, c_uint64, _p_lease_options, POINTER(_p_lease), _pp_error],
+)
+_declare("ckv_lease_id", c_uint64, [_p_lease])
+_declare("ckv_lease_ttl_ms", c_uint64, [_p_lease])
+_declare("ckv_lease_is_lost", ctypes.c_bool, [_p_lease])
+_declare("ckv_lease_wait_lost", ckv_status, [_p_lease, ctypes.c_int64])
+_declare("ckv_lease_free", None, [_p_lease])
+_declare("ckv_lease_revoke", ckv_status, [_p_store, c_uint64, _pp_error])
+_declare("ckv_lease_abandon", ckv_status, [_p_store, c_uint64, _pp_error])
+_declare("ckv_lease_keep_alive", ckv_status, [_p_store, c_uint64, _p_u64, _pp_error])
+_declare(
+    "ckv_lease_time_to_live",
+    ckv_status,
+    [_p_store, c_uint64, _p_u64, _p_u64, POINTER(_p_key_list), _pp_error],
+)
+_declare(
+    "ckv_lease_list",
+    ckv_status,
+    [_p_store, POINTER(_p_u64), _p_size, _pp_error],
+)
+_declare("ckv_lease_ids_free", None, [_p_u64, c_size_t])

@@ -34,6 +34,10 @@ class Entry:
     operation: Operation
     timestamp_ns: int
     """When the write was recorded, in nanoseconds since the Unix epoch."""
+    lease: int = 0
+    """The lease the write was attached to (0: none)."""
+    quiet: bool = False
+    """Whether the write was quiet (a lease keepalive, or a write with quiet=True)."""
 
 
 def borrowed_bytes(address: Any, length: int) -> bytes:
@@ -61,4 +65,6 @@ def entry_from_native(entry: Any) -> Entry:
         revision=lib.ckv_entry_revision(entry),
         operation=Operation(lib.ckv_entry_operation(entry)),
         timestamp_ns=lib.ckv_entry_timestamp_ns(entry),
+        lease=lib.ckv_entry_lease(entry),
+        quiet=bool(lib.ckv_entry_is_quiet(entry)),
     )

@@ -136,6 +136,12 @@ class PermissionDeniedError(CoordkvError):
     status = _ffi.CKV_PERMISSION_DENIED
 
 
+class LeaseNotFoundError(CoordkvError):
+    """The lease has ended (expired, revoked or abandoned) or never existed."""
+
+    status = _ffi.CKV_LEASE_NOT_FOUND
+
+
 ERROR_CLASSES: Tuple[Type[CoordkvError], ...] = (
     NotFoundError,
     ConflictError,
@@ -149,6 +155,7 @@ ERROR_CLASSES: Tuple[Type[CoordkvError], ...] = (
     CanceledError,
     InternalError,
     PermissionDeniedError,
+    LeaseNotFoundError,
 )
 
 _CLASS_BY_STATUS: Dict[int, Type[CoordkvError]] = {

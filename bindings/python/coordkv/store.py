@@ -24,6 +24,7 @@ from ._callbacks import PythonCallback, Registry
 from ._handle import NativeHandle
 from .entry import Entry, borrowed_bytes, entry_from_native, entry_value
 from .errors import CoordkvError, call, invalid_argument
+from .lease import Lease, LeaseInfo, LostCallback, grant, milliseconds
 from .watch import (
     Watch,
     WatchCallback,
@@ -42,6 +43,8 @@ Value = Union[str, bytes, bytearray, memoryview]
 ModifyFunction = Callable[[Optional[bytes]], Value]
 """read_modify_write's function: current value (None when the key has none) -> new."""
 
+LeaseId = Union[int, Lease]
+"""A lease: its id, or the Lease that Store.lease granted."""
 
 
 def _key_bytes(key: Key) -> bytes:
@@ -73,6 +76,47 @@ def _c_string(text: str, what: str) -> bytes:
     if b"\0" in data:
         raise invalid_argument(f"{what} contains a NUL character")
     return data
+
+
+def _lease_id(lease: LeaseId) -> int:
+    if isinstance(lease, Lease):
+        return lease.id
+    return unsigned_64(lease, "lease")
+
+
+def _write_options(
+    lease: Optional[LeaseId], ttl: Optional[float], quiet: bool
+) -> Optional[_ffi.ckv_write_options]:
+    """The C write options, or None for a plain write (no option given)."""
+    if lease is None and ttl is None and not quiet:
+        return None
+    options = _ffi.ckv_write_options()
+    _ffi.lib.ckv_write_options_init(ctypes.byref(options))
+    if lease is not None:
+        options.lease = _lease_id(lease)
+    if ttl is not None:
+        ttl_ms = milliseconds(ttl, "ttl")
+        if ttl_ms == 0:
+            # C's ttl_ms 0 means "no TTL": passed on, a zero TTL would be dropped silently
+            # instead of refused as the core refuses it.
+            raise invalid_argument("a TTL must be greater than zero (ttl=0)")
+        options.ttl_ms = ttl_ms
+    options.quiet = bool(quiet)
+    return options
+
+
+def _take_key_list(key_list: Any) -> List[str]:
+    """Copies a ckv_key_list into strs and frees it."""
+    lib = _ffi.lib
+    try:
+        keys = []
+        length = ctypes.c_size_t()
+        for index in range(lib.ckv_key_list_len(key_list)):
+            address = lib.ckv_key_list_get(key_list, index, ctypes.byref(length))
+            keys.append(borrowed_bytes(address, length.value).decode("utf-8"))
+        return keys
+    finally:
+        lib.ckv_key_list_free(key_list)
 
 
 # The read_modify_write calls in progress: each one's function, and what it raised.
@@ -144,10 +188,36 @@ class Store(NativeHandle):
         call(function, self._handle, *args, ctypes.byref(out))
         return out.value
 
-    def put(self, key: Key, value: Value) -> int:
-        """Writes unconditionally; returns the new revision."""
+    def _write(self, plain: Any, with_options: Any, key: Key, value: Value,
+               revision: Optional[int], lease: Optional[LeaseId], ttl: Optional[float],
+               quiet: bool) -> int:  # fmt: skip
+        """A plain write, or its `_with` form when any write option was given."""
         k, v = _key_bytes(key), _value_bytes(value)
-        return self._u64_call(_ffi.lib.ckv_put, k, len(k), v, len(v))
+        expected = () if revision is None else (unsigned_64(revision, "revision"),)
+        options = _write_options(lease, ttl, quiet)
+        if options is None:
+            return self._u64_call(plain, k, len(k), v, len(v), *expected)
+        return self._u64_call(with_options, k, len(k), v, len(v), *expected, ctypes.byref(options))
+
+    def put(
+        self,
+        key: Key,
+        value: Value,
+        *,
+        lease: Optional[LeaseId] = None,
+        ttl: Optional[float] = None,
+        quiet: bool = False,
+    ) -> int:
+        """Writes unconditionally; returns the new revision.
+
+        lease= attaches the key to a lease (a Lease or its id): it lives as long as the
+        lease, is deleted when it is revoked and expires with it. ttl= (seconds, rounded
+        up to whole milliseconds; NATS rounds up to whole seconds) expires the key
+        (EXPIRED) unless it is written again first; not together with lease=. quiet=True
+        hides the write from watchers that did not ask for quiet_writes. A lease that has
+        ended raises LeaseNotFoundError."""
+        lib = _ffi.lib
+        return self._write(lib.ckv_put, lib.ckv_put_with, key, value, None, lease, ttl, quiet)
 
     def get(self, key: Key) -> Entry:
         """The key's latest live entry; NotFoundError if it has none."""
@@ -159,18 +229,39 @@ class Store(NativeHandle):
         finally:
             _ffi.lib.ckv_entry_free(entry)
 
-    def create(self, key: Key, value: Value) -> int:
+    def create(
+        self,
+        key: Key,
+        value: Value,
+        *,
+        lease: Optional[LeaseId] = None,
+        ttl: Optional[float] = None,
+        quiet: bool = False,
+    ) -> int:
         """Writes only if the key has no live value; else ConflictError. Returns the
-        new revision."""
-        k, v = _key_bytes(key), _value_bytes(value)
-        return self._u64_call(_ffi.lib.ckv_create, k, len(k), v, len(v))
+        new revision. lease=, ttl= and quiet= as for put()."""
+        lib = _ffi.lib
+        return self._write(
+            lib.ckv_create, lib.ckv_create_with, key, value, None, lease, ttl, quiet
+        )
 
-    def update(self, key: Key, value: Value, revision: int) -> int:
+    def update(
+        self,
+        key: Key,
+        value: Value,
+        revision: int,
+        *,
+        lease: Optional[LeaseId] = None,
+        ttl: Optional[float] = None,
+        quiet: bool = False,
+    ) -> int:
         """Writes only if the key's latest revision is `revision`; else ConflictError
-        (whose current_revision says what it is). Returns the new revision."""
-        k, v = _key_bytes(key), _value_bytes(value)
-        expected = unsigned_64(revision, "revision")
-        return self._u64_call(_ffi.lib.ckv_update, k, len(k), v, len(v), expected)
+        (whose current_revision says what it is). Returns the new revision. lease=, ttl=
+        and quiet= as for put()."""
+        lib = _ffi.lib
+        return self._write(
+            lib.ckv_update, lib.ckv_update_with, key, value, revision, lease, ttl, quiet
+        )
 
     def delete(self, key: Key, revision: int = 0) -> int:
         """Writes a delete tombstone; with revision != 0 only if the key's latest
@@ -196,16 +287,7 @@ class Store(NativeHandle):
         p = _key_bytes(prefix)
         key_list = ctypes.POINTER(_ffi.ckv_key_list)()
         call(_ffi.lib.ckv_keys, self._handle, p, len(p), ctypes.byref(key_list))
-        lib = _ffi.lib
-        try:
-            keys = []
-            length = ctypes.c_size_t()
-            for index in range(lib.ckv_key_list_len(key_list)):
-                address = lib.ckv_key_list_get(key_list, index, ctypes.byref(length))
-                keys.append(borrowed_bytes(address, length.value).decode("utf-8"))
-            return keys
-        finally:
-            lib.ckv_key_list_free(key_list)
+        return _take_key_list(key_list)
 
     def list(self, prefix: Key = "/") -> List[Entry]:
         """The live entries under the prefix, sorted by key."""
@@ -268,6 +350,7 @@ class Store(NativeHandle):
         buffer_size: Optional[int] = None,
         progress_interval: Optional[float] = None,
         resync: bool = False,
+        quiet_writes: bool = False,
     ) -> Watch:
         """Watches a key (or, with prefix=True, every key starting with `key`).
 
@@ -277,8 +360,9 @@ class Store(NativeHandle):
         to be taken (beyond it the watch ends with CANCELED(OVERFLOW)); progress_interval
         (seconds) asks for PROGRESS bookmarks; resync=True answers events lost before they
         were read (history trimmed on a NATS server) with a fresh snapshot and SYNCED, each
-        with Event.resync set, instead of CANCELED(HISTORY_LOST). Iterate the returned
-        Watch, or call next().
+        with Event.resync set, instead of CANCELED(HISTORY_LOST); quiet_writes=True also
+        delivers quiet writes (lease keepalives, writes with quiet=True), each with
+        entry.quiet set. Iterate the returned Watch, or call next().
         """
         options = watch_options(
             prefix=prefix,
@@ -289,6 +373,7 @@ class Store(NativeHandle):
             buffer_size=buffer_size,
             progress_interval=progress_interval,
             resync=resync,
+            quiet_writes=quiet_writes,
         )
         return open_watch(self, self._handle, _key_bytes(key), options)
 
@@ -299,6 +384,72 @@ class Store(NativeHandle):
         watch; an exception it raises is kept on Watch.error and does not stop the watch."""
         native_options = watch_options(**options)
         return open_callback_watch(self, self._handle, _key_bytes(key), native_options, callback)
+
+    def lease(
+        self,
+        ttl: float,
+        *,
+        keep_on_close: bool = False,
+        on_lost: Optional[LostCallback] = None,
+    ) -> Lease:
+        """Grants a lease of at least `ttl` seconds (rounded up to whole milliseconds; the
+        granted TTL, Lease.ttl, may be longer) and keeps it alive until it is revoked or
+        lost, or this store closes: closing the store revokes it, unless keep_on_close,
+        which leaves it to expire. Use the Lease as a context manager to revoke it on
+        exit. on_lost(lease_id, reason) is called once when the lease is lost, on a
+        library thread or inside the call that ended it (revoke, abandon, close); it
+        must return promptly and must not close this store.
+        UnsupportedError on NATS servers before 2.11.2."""
+        return grant(self, self._handle, ttl, keep_on_close, on_lost)
+
+    def lease_revoke(self, lease: LeaseId) -> None:
+        """Ends a lease (any store's) and deletes every key attached to it (DELETE
+        events); LeaseNotFoundError if it has already ended."""
+        call(_ffi.lib.ckv_lease_revoke, self._handle, _lease_id(lease))
+
+    def lease_abandon(self, lease: LeaseId) -> None:
+        """Stops keeping a lease alive without revoking it: it and its keys expire after
+        the TTL (EXPIRED events), as if this process had died. LeaseNotFoundError when
+        this store does not keep it alive."""
+        call(_ffi.lib.ckv_lease_abandon, self._handle, _lease_id(lease))
+
+    def lease_keep_alive(self, lease: LeaseId) -> float:
+        """Renews a lease now (the library does it by itself for the leases it keeps);
+        returns the seconds it has left. LeaseNotFoundError once it has ended."""
+        remaining_ms = self._u64_call(_ffi.lib.ckv_lease_keep_alive, _lease_id(lease))
+        return remaining_ms / 1000
+
+    def lease_time_to_live(self, lease: LeaseId, keys: bool = False) -> LeaseInfo:
+        """A lease's granted TTL and time left (seconds) and, with keys=True, the keys
+        attached to it. LeaseNotFoundError once it has ended."""
+        lease_id = _lease_id(lease)
+        ttl_ms, remaining_ms = ctypes.c_uint64(), ctypes.c_uint64()
+        key_list = ctypes.POINTER(_ffi.ckv_key_list)()
+        call(
+            _ffi.lib.ckv_lease_time_to_live,
+            self._handle,
+            lease_id,
+            ctypes.byref(ttl_ms),
+            ctypes.byref(remaining_ms),
+            ctypes.byref(key_list) if keys else None,
+        )
+        return LeaseInfo(
+            id=lease_id,
+            ttl=ttl_ms.value / 1000,
+            remaining=remaining_ms.value / 1000,
+            keys=tuple(_take_key_list(key_list)) if keys else (),
+        )
+
+    def lease_list(self) -> List[int]:
+        """The ids of the store's live leases (every process's), sorted."""
+        ids = ctypes.POINTER(ctypes.c_uint64)()
+        count = ctypes.c_size_t()
+        call(_ffi.lib.ckv_lease_list, self._handle, ctypes.byref(ids), ctypes.byref(count))
+        try:
+            return [ids[index] for index in range(count.value)]
+        finally:
+            _ffi.lib.ckv_lease_ids_free(ids, count.value)
+
 
 def _take_entry_list(entries: Any) -> List[Entry]:
     """Copies a ckv_entry_list into Entries and frees it."""

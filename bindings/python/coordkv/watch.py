@@ -19,13 +19,12 @@ from __future__ import annotations
 import ctypes
 import enum
 import operator
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator, Optional
 
 from . import _ffi
-from ._callbacks import PythonCallback, Registry
+from ._callbacks import PythonCallback, Registry, pin_thread_state
 from ._handle import NativeHandle
 from .entry import Entry, entry_from_native
 from .errors import ClosedError, invalid_argument, raise_for
@@ -108,22 +107,8 @@ WatchCallback = Callable[[Event], None]
 # The open callback watches: each one's function, and the first exception it raised.
 _callback_watches: Registry[PythonCallback[WatchCallback]] = Registry()
 
-# A library delivery thread is not a Python thread: for each call ctypes creates a Python
-# thread state and deletes it afterwards, under the interpreter's thread-list lock. A
-# fork() while that lock is held leaves it held in the child, and the child hangs in
-# os.fork() itself (CPython 3.11 does not take the lock around fork). So the first call on
-# each delivery thread keeps its thread state for good (one per library thread, a few).
-_pinned = threading.local()
-
-
-def _pin_thread_state() -> None:
-    if not getattr(_pinned, "done", False):
-        ctypes.pythonapi.PyGILState_Ensure()  # never released: the state stays
-        _pinned.done = True
-
-
 def _deliver(user_data: Optional[int], event: Any) -> None:
-    _pin_thread_state()
+    pin_thread_state()
     state = _callback_watches.get(user_data)
     if state is None:
         return
@@ -145,7 +130,7 @@ def _close_watch(handle: Any, token: Optional[int]) -> None:
 
 def watch_options(*, prefix=False, start_revision=0, snapshot=False, prev_value=False,
                   ignore_deletes=False, buffer_size=None, progress_interval=None, resync=False,
-                  ) -> _ffi.ckv_watch_options:  # fmt: skip (Store.watch() types and documents them)
+                  quiet_writes=False) -> _ffi.ckv_watch_options:  # fmt: skip (Store.watch() types and documents them)
     """The C options struct: the library's defaults, then what the caller set."""
     options = _ffi.ckv_watch_options()
     _ffi.lib.ckv_watch_options_init(ctypes.byref(options))
@@ -155,6 +140,7 @@ def watch_options(*, prefix=False, start_revision=0, snapshot=False, prev_value=
     options.prev_value = bool(prev_value)
     options.ignore_deletes = bool(ignore_deletes)
     options.resync = bool(resync)
+    options.quiet_writes = bool(quiet_writes)
     if buffer_size is not None:
         options.buffer_size = unsigned_64(buffer_size, "buffer_size")
     if progress_interval is not None:

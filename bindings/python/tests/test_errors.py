@@ -33,6 +33,7 @@ EXPECTED_CLASSES = {
     "CANCELED": coordkv.CanceledError,
     "INTERNAL": coordkv.InternalError,
     "PERMISSION_DENIED": coordkv.PermissionDeniedError,
+    "LEASE_NOT_FOUND": coordkv.LeaseNotFoundError,
 }
 
 
