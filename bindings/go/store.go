@@ -97,9 +97,18 @@ func storeCall[O, R any](s *Store, convert func(O) R, call func(store *C.ckv_sto
 	})
 }
 
-// Close closes the store; every later call fails with ErrClosed. Calling it again does
-// nothing. It always returns nil (the library's close cannot fail); the result is there
-// so a Store is an io.Closer.
+// storeDo is storeCall for a C call without an output.
+func storeDo(s *Store, call func(store *C.ckv_store, cerr **C.ckv_error) C.ckv_status) error {
+	_, err := storeCall(s, asIs[struct{}], func(store *C.ckv_store, _ *struct{}, cerr **C.ckv_error) C.ckv_status {
+		return call(store, cerr)
+	})
+	return err
+}
+
+// Close closes the store; every later call fails with ErrClosed. The leases it granted
+// are revoked (unless granted with KeepOnClose), and every lease it kept alive is lost
+// (its Done closes). Calling it again does nothing. It always returns nil (the library's
+// close cannot fail); the result is there so a Store is an io.Closer.
 func (s *Store) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
 		runtime.SetFinalizer(s, nil)
