@@ -27,6 +27,7 @@ const (
 	StatusCanceled         Status = C.CKV_CANCELED
 	StatusInternal         Status = C.CKV_INTERNAL
 	StatusPermissionDenied Status = C.CKV_PERMISSION_DENIED
+	StatusLeaseNotFound    Status = C.CKV_LEASE_NOT_FOUND
 )
 
 // String is the status's name as the library spells it ("NOT_FOUND", ...).

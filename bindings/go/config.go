@@ -32,6 +32,11 @@ type Config struct {
 	ConnectionName   string `json:"connection_name,omitempty"`
 	// MaxWatchers caps the live watchers of one store.
 	MaxWatchers uint64 `json:"max_watchers,omitempty"`
+	// MarkerTTLMs is how long the delete marker of an expired key lives on NATS, in
+	// milliseconds (whole seconds, at least 1000). A watcher away longer than this across
+	// an expiry ends with CANCELED(history lost); on a bucket with History above 1 a
+	// shorter lease or key TTL is raised to it.
+	MarkerTTLMs uint64 `json:"marker_ttl_ms,omitempty"`
 }
 
 // Auth holds NATS credentials; set the fields of one method.

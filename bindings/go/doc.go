@@ -33,4 +33,8 @@
 // open. A Watcher holds its ckv_watch the same way; a goroutine moves its events from the
 // library onto a channel until the watch ends, Close is called or its context is done.
 // Callbacks receive a cgo.Handle in a small C block as user data, never a Go pointer.
+//
+// Leases: Store.Grant returns a *Lease the library keeps alive; keys attached with
+// WithLease(lease.ID()) live as long as it does, and its Done channel is closed by the
+// library's lost callback. WithTTL and Quiet stamp single writes the same way.
 package coordkv

@@ -20,6 +20,11 @@ type Entry struct {
 	Operation Operation
 	// Timestamp is when the backend recorded the write.
 	Timestamp time.Time
+	// Lease is the lease the write was attached to (0: none).
+	Lease uint64
+	// Quiet marks a quiet write: a lease keepalive or a write with the Quiet option,
+	// delivered only to watchers with WatchOptions.QuietWrites.
+	Quiet bool
 }
 
 // entryFromC copies an entry the caller keeps (or borrows).
@@ -32,6 +37,8 @@ func entryFromC(entry *C.ckv_entry) Entry {
 		Revision:  uint64(C.ckv_entry_revision(entry)),
 		Operation: Operation(C.ckv_entry_operation(entry)),
 		Timestamp: time.Unix(0, int64(C.ckv_entry_timestamp_ns(entry))),
+		Lease:     uint64(C.ckv_entry_lease(entry)),
+		Quiet:     bool(C.ckv_entry_is_quiet(entry)),
 	}
 }
 

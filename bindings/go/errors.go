@@ -28,6 +28,7 @@ var (
 	ErrCanceled         = newSentinel(StatusCanceled)
 	ErrInternal         = newSentinel(StatusInternal)
 	ErrPermissionDenied = newSentinel(StatusPermissionDenied)
+	ErrLeaseNotFound    = newSentinel(StatusLeaseNotFound)
 )
 
 // sentinels is each failure status's sentinel, filled in by newSentinel as the

@@ -25,6 +25,7 @@ var allStatuses = []struct {
 	{coordkv.StatusUnauthorized, coordkv.ErrUnauthorized}, {coordkv.StatusLimit, coordkv.ErrLimit},
 	{coordkv.StatusUnsupported, coordkv.ErrUnsupported}, {coordkv.StatusCanceled, coordkv.ErrCanceled},
 	{coordkv.StatusInternal, coordkv.ErrInternal}, {coordkv.StatusPermissionDenied, coordkv.ErrPermissionDenied},
+	{coordkv.StatusLeaseNotFound, coordkv.ErrLeaseNotFound},
 }
 
 func TestSentinelsNameTheirStatus(t *testing.T) {

@@ -97,9 +97,18 @@ func storeCall[O, R any](s *Store, convert func(O) R, call func(store *C.ckv_sto
 	})
 }
 
-// Close closes the store; every later call fails with ErrClosed. Calling it again does
-// nothing. It always returns nil (the library's close cannot fail); the result is there
-// so a Store is an io.Closer.
+// storeDo is storeCall for a C call without an output.
+func storeDo(s *Store, call func(store *C.ckv_store, cerr **C.ckv_error) C.ckv_status) error {
+	_, err := storeCall(s, asIs[struct{}], func(store *C.ckv_store, _ *struct{}, cerr **C.ckv_error) C.ckv_status {
+		return call(store, cerr)
+	})
+	return err
+}
+
+// Close closes the store; every later call fails with ErrClosed. The leases it granted
+// are revoked (unless granted with KeepOnClose), and every lease it kept alive is lost
+// (its Done closes). Calling it again does nothing. It always returns nil (the library's
+// close cannot fail); the result is there so a Store is an io.Closer.
 func (s *Store) Close() error {
 	if s.closed.CompareAndSwap(false, true) {
 		runtime.SetFinalizer(s, nil)
@@ -108,12 +117,22 @@ func (s *Store) Close() error {
 	return nil
 }
 
-// Put writes value under key unconditionally and returns the new revision.
-func (s *Store) Put(key string, value []byte) (uint64, error) {
+// Put writes value under key unconditionally and returns the new revision. Options
+// attach the key to a lease, give it a TTL or make the write quiet (see WriteOption).
+func (s *Store) Put(key string, value []byte, opts ...WriteOption) (uint64, error) {
 	k, kn := cText(key)
 	v, vn := cBytes(value)
+	if len(opts) == 0 {
+		return storeCall(s, goUint64, func(store *C.ckv_store, revision *C.uint64_t, cerr **C.ckv_error) C.ckv_status {
+			return C.ckv_put(store, k, kn, v, vn, revision, cerr)
+		})
+	}
+	options, err := cWriteOptions(opts)
+	if err != nil {
+		return 0, err
+	}
 	return storeCall(s, goUint64, func(store *C.ckv_store, revision *C.uint64_t, cerr **C.ckv_error) C.ckv_status {
-		return C.ckv_put(store, k, kn, v, vn, revision, cerr)
+		return C.ckv_put_with(store, k, kn, v, vn, &options, revision, cerr)
 	})
 }
 
@@ -127,22 +146,41 @@ func (s *Store) Get(key string) (Entry, error) {
 }
 
 // Create writes only if key has no live value (a delete tombstone counts as none);
-// otherwise ErrConflict, with the key's revision in (*Error).CurrentRevision.
-func (s *Store) Create(key string, value []byte) (uint64, error) {
+// otherwise ErrConflict, with the key's revision in (*Error).CurrentRevision. Options as
+// for Put.
+func (s *Store) Create(key string, value []byte, opts ...WriteOption) (uint64, error) {
 	k, kn := cText(key)
 	v, vn := cBytes(value)
+	if len(opts) == 0 {
+		return storeCall(s, goUint64, func(store *C.ckv_store, revision *C.uint64_t, cerr **C.ckv_error) C.ckv_status {
+			return C.ckv_create(store, k, kn, v, vn, revision, cerr)
+		})
+	}
+	options, err := cWriteOptions(opts)
+	if err != nil {
+		return 0, err
+	}
 	return storeCall(s, goUint64, func(store *C.ckv_store, revision *C.uint64_t, cerr **C.ckv_error) C.ckv_status {
-		return C.ckv_create(store, k, kn, v, vn, revision, cerr)
+		return C.ckv_create_with(store, k, kn, v, vn, &options, revision, cerr)
 	})
 }
 
 // Update writes only if key's latest revision is revision; otherwise ErrConflict, with
-// the key's revision in (*Error).CurrentRevision.
-func (s *Store) Update(key string, value []byte, revision uint64) (uint64, error) {
+// the key's revision in (*Error).CurrentRevision. Options as for Put.
+func (s *Store) Update(key string, value []byte, revision uint64, opts ...WriteOption) (uint64, error) {
 	k, kn := cText(key)
 	v, vn := cBytes(value)
+	if len(opts) == 0 {
+		return storeCall(s, goUint64, func(store *C.ckv_store, written *C.uint64_t, cerr **C.ckv_error) C.ckv_status {
+			return C.ckv_update(store, k, kn, v, vn, C.uint64_t(revision), written, cerr)
+		})
+	}
+	options, err := cWriteOptions(opts)
+	if err != nil {
+		return 0, err
+	}
 	return storeCall(s, goUint64, func(store *C.ckv_store, written *C.uint64_t, cerr **C.ckv_error) C.ckv_status {
-		return C.ckv_update(store, k, kn, v, vn, C.uint64_t(revision), written, cerr)
+		return C.ckv_update_with(store, k, kn, v, vn, C.uint64_t(revision), &options, written, cerr)
 	})
 }
 

@@ -1,5 +1,5 @@
-// The Go functions the library calls back: during ckv_read_modify_write, and when a
-// watch has events waiting. They are handed to C as function pointers of the header's
+// The Go functions the library calls back: during ckv_read_modify_write, when a watch
+// has events waiting, and once when a lease is lost. They are handed to C as function pointers of the header's
 // types; the one-line prototypes below are all the C this needs (a file with //export may
 // only declare, never define, C in its preamble).
 //
@@ -17,6 +17,7 @@ package coordkv
 // #include "coordkv.h"
 // extern ckv_status coordkvGoRmwTrampoline(void *, ckv_entry *, ckv_rmw_result *);
 // extern void coordkvGoWatchReady(void *);
+// extern void coordkvGoLeaseLost(void *, uint64_t, char *);
 import "C"
 
 import (
@@ -25,12 +26,13 @@ import (
 	"unsafe"
 )
 
-// The callbacks as the header's function pointer types. The rmw prototype takes
-// ckv_entry * where ckv_rmw_fn has const ckv_entry *: cgo cannot spell const in an
-// exported function, and the two are passed alike.
+// The callbacks as the header's function pointer types. The rmw and lost prototypes
+// take ckv_entry * and char * where the header has const ckv_entry * and const char *:
+// cgo cannot spell const in an exported function, and the two are passed alike.
 var (
 	rmwCallback   = C.ckv_rmw_fn(C.coordkvGoRmwTrampoline)
 	readyCallback = C.ckv_ready_fn(C.coordkvGoWatchReady)
+	lostCallback  = C.ckv_lease_lost_fn(C.coordkvGoLeaseLost)
 )
 
 // userData carries a Go value to a callback: block is C memory holding a cgo.Handle of
@@ -57,6 +59,15 @@ func (u userData) free() {
 // userValue is the value behind a callback's user_data.
 func userValue(block unsafe.Pointer) any {
 	return cgo.Handle(*(*C.uintptr_t)(block)).Value()
+}
+
+// takeUserValue is the value behind a user_data the library never passes again: it
+// forgets the value and frees the block.
+func takeUserValue(block unsafe.Pointer) any {
+	data := userData{handle: cgo.Handle(*(*C.uintptr_t)(block)), block: block}
+	value := data.handle.Value()
+	data.free()
+	return value
 }
 
 //export coordkvGoRmwTrampoline
@@ -93,4 +104,13 @@ func coordkvGoWatchReady(data unsafe.Pointer) {
 	case userValue(data).(*Watcher).ready <- struct{}{}:
 	default:
 	}
+}
+
+//export coordkvGoLeaseLost
+func coordkvGoLeaseLost(data unsafe.Pointer, id C.uint64_t, reason *C.char) {
+	// On the store's keepalive thread, or inside the call that ended the lease
+	// (ckv_lease_revoke, ckv_lease_abandon, ckv_close): only record and close a channel,
+	// never wait and never call the library. The library calls this once per lease, so
+	// the user data is freed here, after its only use.
+	takeUserValue(data).(*leaseState).lose(uint64(id), C.GoString(reason))
 }

@@ -59,6 +59,9 @@ type WatchOptions struct {
 	// server) with a fresh snapshot and SYNCED, each with Event.Resync set, instead of
 	// ending the watch with CANCELED(HistoryLost).
 	Resync bool
+	// QuietWrites also delivers quiet writes: lease keepalives and writes with the Quiet
+	// option (their entries have Entry.Quiet set).
+	QuietWrites bool
 }
 
 // WatchCanceledError is Err's answer when the watch was ended by the library (overflow,
@@ -117,6 +120,7 @@ func (s *Store) Watch(ctx context.Context, key string, opts WatchOptions) (*Watc
 	options.prev_value = C.bool(opts.PrevValue)
 	options.ignore_deletes = C.bool(opts.IgnoreDeletes)
 	options.resync = C.bool(opts.Resync)
+	options.quiet_writes = C.bool(opts.QuietWrites)
 	if opts.BufferSize > 0 {
 		options.buffer_size = C.size_t(opts.BufferSize)
 	}
