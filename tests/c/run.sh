@@ -42,7 +42,7 @@ includes=(-I"$repo/include" -I"$build")
 pkgconfig_tests=(test_api)
 static_tests=(test_kv test_fork)
 # Tests also built with -fsanitize=address,undefined.
-asan_tests=(test_callback_close test_input_edges test_kv test_stress)
+asan_tests=(test_callback_close test_input_edges test_kv test_leases test_stress)
 asan_flags=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
 # A watchdog, not a speed check: a hung test must end the suite with a failure.
 run_timeout=${COORDKV_C_TEST_TIMEOUT:-900}
