@@ -7,11 +7,14 @@ mod common;
 mod watch_support;
 
 use common::test_stores_with;
-use coordkv::{ErrorKind, Store};
+use coordkv::{Entry, ErrorKind, Operation, Store, WriteOptions};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use watch_support::{check_through_sentinels, load_key, options, random_stream, Recorder, Spec};
+use watch_support::{
+    check_through_sentinels, check_through_sentinels_with, load_key, options, random_stream,
+    Recorder, Spec,
+};
 
 const WRITERS: usize = 4;
 const WRITES_PER_WRITER: usize = 5_000;
@@ -128,4 +131,74 @@ fn every_watcher_gets_exactly_the_history_under_concurrent_writers() {
         // One sentinel per watcher; each is checked through its own sentinel.
         check_through_sentinels(&store, recorders, keys, &backend);
     }
+}
+
+/// Keys that expire, among concurrent ordinary writes: every watcher receives each key's
+/// EXPIRED in order, once, without a gap, and the checker accepts it like any other event.
+/// On `mem://`, where deadlines are exact; the NATS expiry paths are in `leases.rs` and
+/// `nats_leases.rs` (a marker lives a second there, too short to read the log after).
+#[test]
+fn expiries_reach_every_watcher_ordered_unique_and_gap_free() {
+    let store = Arc::new(Store::open_json(r#"{"url": "mem://", "history": 64}"#).unwrap());
+    let mut keys = write_load(&store, 7, 500);
+    let start_from = store.last_revision().unwrap();
+    let recorders: Vec<Recorder> = watcher_specs(start_from)
+        .into_iter()
+        .map(|(label, target, o, cb)| Recorder::start(&store, label, target, o, cb))
+        .collect();
+    let ttl = WriteOptions {
+        ttl: Some(Duration::from_millis(50)),
+        ..WriteOptions::default()
+    };
+    let expiring = {
+        let store = store.clone();
+        std::thread::spawn(move || {
+            let mut written = Vec::new();
+            for i in 0..300 {
+                let key = format!("/k/t{i}");
+                let value = format!("ttl-{i}");
+                let revision = store.put_with(&key, value.as_bytes(), &ttl).unwrap();
+                written.push((key, value, revision));
+                if i % 10 == 0 {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+            written
+        })
+    };
+    keys.extend(write_load(&store, 8, 3_000));
+    let written = expiring.join().unwrap();
+    for (key, ..) in &written {
+        watch_support::eventually(&format!("{key} expires"), || {
+            store
+                .get(key)
+                .is_err_and(|e| e.kind() == ErrorKind::NotFound)
+        });
+    }
+    // An expiry rolls its key up to the EXPIRED tombstone: the PUT it ended is known from
+    // the write, the tombstone from the key's history.
+    let log_of = move |store: &Store, keys: &BTreeSet<String>| {
+        let mut log = watch_support::full_log_without_count(store, keys);
+        for (key, value, revision) in &written {
+            let history = store.history(key).unwrap();
+            assert_eq!(history.len(), 1, "{key}: {history:?}");
+            assert_eq!(history[0].operation, Operation::Expired, "{key}");
+            let put = Entry {
+                value: value.clone().into_bytes().into(),
+                revision: *revision,
+                operation: Operation::Put,
+                ..history[0].clone()
+            };
+            log.push(put);
+            log.push(history[0].clone());
+        }
+        log.sort_by_key(|e| e.revision);
+        assert_eq!(
+            log.len() as u64,
+            store.last_revision().unwrap(),
+            "every revision"
+        );
+        log
+    };
+    check_through_sentinels_with(&store, recorders, keys, "mem expiry", log_of);
 }

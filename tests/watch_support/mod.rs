@@ -196,11 +196,7 @@ impl Recorder {
 /// The store's complete history, oldest first, read back through `history`. Fails if the
 /// store no longer retains every revision (the test must size `history` for its writes).
 pub fn full_log(store: &Store, keys: &BTreeSet<String>) -> Vec<Entry> {
-    let mut log: Vec<Entry> = keys
-        .iter()
-        .flat_map(|k| store.history(k).unwrap_or_default())
-        .collect();
-    log.sort_by_key(|e| e.revision);
+    let log = full_log_without_count(store, keys);
     let last = store.last_revision().unwrap();
     assert_eq!(
         log.len() as u64,
@@ -210,14 +206,36 @@ pub fn full_log(store: &Store, keys: &BTreeSet<String>) -> Vec<Entry> {
     log
 }
 
+/// The retained history of `keys`, in revision order (not checked to be complete).
+pub fn full_log_without_count(store: &Store, keys: &BTreeSet<String>) -> Vec<Entry> {
+    let mut log: Vec<Entry> = keys
+        .iter()
+        .flat_map(|k| store.history(k).unwrap_or_default())
+        .collect();
+    log.sort_by_key(|e| e.revision);
+    log
+}
+
 /// Ends a load test: writes each recorder's own sentinel key, waits until each recorder
 /// has seen its sentinel, then checks every recorder against the store's full history
 /// through its sentinel. `keys` are the keys written so far; `context` starts messages.
 pub fn check_through_sentinels(
     store: &Store,
     recorders: Vec<Recorder>,
+    keys: BTreeSet<String>,
+    context: &str,
+) {
+    check_through_sentinels_with(store, recorders, keys, context, full_log)
+}
+
+/// `check_through_sentinels` with the store's history read by `log_of` (for loads whose
+/// keys do not keep every revision themselves, such as keys that expire).
+pub fn check_through_sentinels_with(
+    store: &Store,
+    recorders: Vec<Recorder>,
     mut keys: BTreeSet<String>,
     context: &str,
+    log_of: impl FnOnce(&Store, &BTreeSet<String>) -> Vec<Entry>,
 ) {
     let sentinels: Vec<u64> = recorders
         .iter()
@@ -232,7 +250,7 @@ pub fn check_through_sentinels(
             r.has_data_at_or_after(s)
         });
     }
-    let log = full_log(store, &keys);
+    let log = log_of(store, &keys);
     for (r, s) in recorders.into_iter().zip(sentinels) {
         let (label, view) = r.finish();
         check(&format!("{context} {label}"), &view, &log, s);
