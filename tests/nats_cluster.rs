@@ -46,8 +46,10 @@ fn r3_bucket_survives_a_node_and_keeps_cas_exact() {
     );
     let json = json!({"url": url, "bucket": unique_name("r3"), "replicas": 3,
                       "request_timeout_ms": 3000});
-    // A fresh cluster elects its JetStream meta leader first.
-    let store = Arc::new(open_eventually(&json.to_string(), Duration::from_secs(60)));
+    // A fresh cluster elects its JetStream meta leader first, and places a three-replica
+    // stream only once all three servers have joined it: on a loaded machine that has
+    // taken over a minute ("no suitable peers for placement" until then).
+    let store = Arc::new(open_eventually(&json.to_string(), Duration::from_secs(180)));
 
     let r1 = retry_until(Duration::from_secs(30), || store.put("/c/a", b"1"));
     assert_eq!(&store.get("/c/a").unwrap().value[..], b"1");

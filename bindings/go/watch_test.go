@@ -217,6 +217,10 @@ func TestWatchOverflowCancelsWithTheLastRevision(t *testing.T) {
 				if e.CancelReason != coordkv.CancelOverflow || e.Revision != last {
 					t.Fatalf("CANCELED = %+v, want overflow after %d", e, last)
 				}
+				// The core's own CANCELED, word for word as C and Python get it.
+				if !strings.HasPrefix(e.Message, "the watcher did not keep up: ") {
+					t.Fatalf("CANCELED message = %q, want the core's overflow message", e.Message)
+				}
 				break
 			}
 			if last != 0 && e.Revision <= last {
