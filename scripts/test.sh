@@ -3,7 +3,8 @@
 # machine of this kind lacks, then runs every check: format, lints, the header drift test,
 # Rust tests, C/C++ tests under valgrind, pytest and go test — the KV suites on mem:// and on a
 # real nats-server (pinned, started on loopback by tests/support/natsd.py, always stopped) —
-# a smoke run of the benchmark harness, and the NATS tests again on nats-server 2.10.26.
+# a smoke run of the benchmark harness, the examples, and the NATS tests again on
+# nats-server 2.10.26.
 # Any failing stage fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -45,6 +46,9 @@ python3 tests/support/natsd.py run -- bash -c '
   step "bench smoke" bash bench/smoke.sh
   exit $failed
 ' || failures+=("suites with NATS")
+
+# The examples as the README runs them (mem://).
+run_stage "examples" bash scripts/test-examples.sh
 
 # The 2.10 floor: the shared suite and the NATS tests again, on nats-server 2.10.26.
 run_stage "NATS 2.10.26 leg" bash scripts/test-nats-2.10.sh
