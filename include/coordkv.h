@@ -838,6 +838,15 @@ uint64_t ckv_lease_ttl_ms(const struct ckv_lease *lease);
 bool ckv_lease_is_lost(const struct ckv_lease *lease);
 
 /**
+ * Why the lease was lost (NUL-terminated, owned by the lease object: valid until
+ * `ckv_lease_free`); NULL while it is not lost, and for NULL.
+ *
+ * # Safety
+ * `lease` is NULL or a live lease object.
+ */
+const char *ckv_lease_lost_reason(const struct ckv_lease *lease);
+
+/**
  * Waits until the lease is lost (CKV_OK) or `timeout_ms` passes (CKV_TIMEOUT; a negative
  * timeout waits for good). INVALID_ARGUMENT for NULL.
  *

@@ -18,6 +18,8 @@ use std::time::Duration;
 /// free with `ckv_lease_free` (which does not end the lease).
 pub struct ckv_lease {
     lease: Lease,
+    /// Why it was lost, as C reads it; set once, when first asked after the loss.
+    reason: std::sync::OnceLock<std::ffi::CString>,
 }
 
 /// Called exactly once for a lease granted with it, when the lease is lost (`reason` is a
@@ -116,7 +118,8 @@ pub unsafe extern "C" fn ckv_lease_grant(
                 target.call(id, &watched.lost_reason());
             });
         }
-        lease_out.set(hand_over(ckv_lease { lease }));
+        let reason = std::sync::OnceLock::new();
+        lease_out.set(hand_over(ckv_lease { lease, reason }));
         Ok(())
     })
 }
@@ -150,6 +153,27 @@ pub unsafe extern "C" fn ckv_lease_ttl_ms(lease: *const ckv_lease) -> u64 {
 pub unsafe extern "C" fn ckv_lease_is_lost(lease: *const ckv_lease) -> bool {
     // SAFETY: NULL or live, as this function's `# Safety` requires.
     unsafe { read_or(lease, true, |l| l.lease.is_lost()) }
+}
+
+/// Why the lease was lost (NUL-terminated, owned by the lease object: valid until
+/// `ckv_lease_free`); NULL while it is not lost, and for NULL.
+///
+/// # Safety
+/// `lease` is NULL or a live lease object.
+#[no_mangle]
+pub unsafe extern "C" fn ckv_lease_lost_reason(lease: *const ckv_lease) -> *const c_char {
+    // SAFETY: NULL or live, as this function's `# Safety` requires.
+    unsafe {
+        read_or(lease, std::ptr::null(), |l| {
+            if !l.lease.is_lost() {
+                return std::ptr::null();
+            }
+            let reason = l.reason.get_or_init(|| {
+                std::ffi::CString::new(l.lease.lost_reason().replace('\0', " ")).unwrap_or_default()
+            });
+            reason.as_ptr()
+        })
+    }
 }
 
 /// Waits until the lease is lost (CKV_OK) or `timeout_ms` passes (CKV_TIMEOUT; a negative

@@ -102,12 +102,13 @@ static void test_revoke_deletes_and_tells_the_holder(void) {
     CHECK_OK(ckv_lease_list(store, &ids, &count, &err));
     CHECK(count == 1 && ids != NULL && ids[0] == id);
     ckv_lease_ids_free(ids, count);
-    CHECK(!ckv_lease_is_lost(lease));
+    CHECK(!ckv_lease_is_lost(lease) && ckv_lease_lost_reason(lease) == NULL);
     CHECK(ckv_lease_wait_lost(lease, 10) == CKV_TIMEOUT);
 
     CHECK_OK(ckv_lease_revoke(store, id, &err));
     CHECK(take(watch, CKV_EVENT_DELETE, 5) == 5);
     CHECK(ckv_lease_is_lost(lease) && ckv_lease_wait_lost(lease, 0) == CKV_OK);
+    CHECK(ckv_lease_lost_reason(lease) != NULL && strstr(ckv_lease_lost_reason(lease), "revoked"));
     pthread_mutex_lock(&log.lock);
     CHECK(log.calls == 1 && log.id == id && strstr(log.reason, "revoked") != NULL);
     pthread_mutex_unlock(&log.lock);
@@ -195,6 +196,7 @@ static void test_argument_edges(void) {
     CHECK_FAILS(CKV_INVALID_ARGUMENT, ckv_lease_grant(NULL, 1000, NULL, &lease, &err));
     CHECK(lease == NULL);
     CHECK(ckv_lease_id(NULL) == 0 && ckv_lease_ttl_ms(NULL) == 0 && ckv_lease_is_lost(NULL));
+    CHECK(ckv_lease_lost_reason(NULL) == NULL);
     CHECK(ckv_lease_wait_lost(NULL, 0) == CKV_INVALID_ARGUMENT);
     ckv_lease_free(NULL);
     ckv_lease_ids_free(NULL, 0);

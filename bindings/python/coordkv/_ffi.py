@@ -389,6 +389,7 @@ _declare(
 _declare("ckv_lease_id", c_uint64, [_p_lease])
 _declare("ckv_lease_ttl_ms", c_uint64, [_p_lease])
 _declare("ckv_lease_is_lost", ctypes.c_bool, [_p_lease])
+_declare("ckv_lease_lost_reason", ctypes.c_char_p, [_p_lease])
 _declare("ckv_lease_wait_lost", ckv_status, [_p_lease, ctypes.c_int64])
 _declare("ckv_lease_free", None, [_p_lease])
 _declare("ckv_lease_revoke", ckv_status, [_p_store, c_uint64, _pp_error])

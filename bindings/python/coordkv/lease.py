@@ -176,6 +176,13 @@ class Lease(NativeHandle):
         with self._native() as handle:
             return bool(_ffi.lib.ckv_lease_is_lost(handle))
 
+    @property
+    def lost_reason(self) -> Optional[str]:
+        """Why the lease was lost (None while it is not)."""
+        with self._native() as handle:
+            reason = _ffi.lib.ckv_lease_lost_reason(handle)
+        return None if reason is None else reason.decode("utf-8", "replace")
+
     def wait_lost(self, timeout: Optional[float] = None) -> bool:
         """Waits until the lease is lost or `timeout` seconds pass (None or negative: as
         long as it takes); returns whether it is lost. The wait is cut into short slices,

@@ -87,7 +87,7 @@ def test_a_revoked_lease_deletes_its_keys_and_refuses_later_writes(
     asked = short(backend, 0.3, 1.5)
     lease = store.lease(asked)
     assert lease.ttl >= asked
-    assert lease.id > 0 and not lease.lost
+    assert lease.id > 0 and not lease.lost and lease.lost_reason is None
     keys = node_keys(10)
     watch = membership_watch(store)
     for key in keys:
@@ -104,6 +104,7 @@ def test_a_revoked_lease_deletes_its_keys_and_refuses_later_writes(
     lease.revoke()
     expect_events(watch, EventKind.DELETE, keys)
     assert lease.lost, "the holder is told its lease ended"
+    assert lease.lost_reason is not None and "revoked" in lease.lost_reason
     assert lease.wait_lost(timeout=0)
     for key in keys:
         with pytest.raises(NotFoundError):
