@@ -9,9 +9,19 @@ mod common;
 use common::{retry_until, unique_name, NatsOptions, NatsServer};
 use coordkv::{CancelReason, ErrorKind, EventKind, Store, WatchOptions, WriteOptions};
 use serde_json::json;
+use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 const WAIT: Duration = Duration::from_secs(30);
+
+/// These tests kill servers and start them again on the same port: run side by side, one
+/// test's new server could take the port another's killed server left, and its clients
+/// would reconnect to the wrong server. So they run one at a time.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn serial() -> MutexGuard<'static, ()> {
+    ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner())
+}
 
 fn open(server: &NatsServer, bucket: &str, extra: serde_json::Value) -> Store {
     let mut config = json!({
@@ -33,6 +43,7 @@ fn leased(lease: u64) -> WriteOptions {
 
 #[test]
 fn a_lease_is_lost_while_the_server_is_down_and_its_keys_are_gone_after() {
+    let _serial = serial();
     let mut server = NatsServer::start_default();
     let store = open(&server, &unique_name("lost"), json!({}));
     let lease = store.lease_grant(Duration::from_secs(2)).unwrap();
@@ -76,6 +87,7 @@ fn a_lease_is_lost_while_the_server_is_down_and_its_keys_are_gone_after() {
 
 #[test]
 fn a_watcher_across_a_server_crash_receives_the_expiries_it_missed() {
+    let _serial = serial();
     let mut server = NatsServer::start_default();
     let bucket = unique_name("crash_expiry");
     // One revision per key: the server leaves TTLs as asked, and markers can outlive an
@@ -100,9 +112,13 @@ fn a_watcher_across_a_server_crash_receives_the_expiries_it_missed() {
     server.kill();
     std::thread::sleep(lease.ttl() + Duration::from_secs(1));
     server.restart();
+    println!("the holder: {}", lease.lost_reason());
     let mut expired = Vec::new();
     while expired.len() < keys.len() {
-        let event = watch.next(Some(WAIT)).unwrap();
+        let event = watch.next(Some(WAIT)).unwrap_or_else(|e| {
+            let seen: Vec<_> = keys.iter().map(|k| watcher.history(k)).collect();
+            panic!("{e} after {expired:?}; the keys hold {seen:?}")
+        });
         assert_eq!(event.kind, EventKind::Expired, "{event:?}");
         expired.push(event.entry.unwrap().key.to_string());
     }
@@ -112,6 +128,7 @@ fn a_watcher_across_a_server_crash_receives_the_expiries_it_missed() {
 
 #[test]
 fn a_resumed_watch_replays_expiries_or_says_the_markers_are_gone() {
+    let _serial = serial();
     let server = NatsServer::start_default();
     let store = open(&server, &unique_name("resume"), json!({}));
     let lease = store.lease_grant(Duration::from_secs(1)).unwrap();
@@ -148,6 +165,7 @@ fn a_resumed_watch_replays_expiries_or_says_the_markers_are_gone() {
 
 #[test]
 fn a_watcher_away_until_the_markers_expired_ends_with_history_lost() {
+    let _serial = serial();
     let mut server = NatsServer::start_default();
     let bucket = unique_name("away");
     let extra = json!({"history": 1});

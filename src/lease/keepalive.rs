@@ -114,7 +114,21 @@ fn renew_due(lessor: &Lessor) -> Option<Instant> {
 /// lease when it ended or could not be renewed for a whole TTL.
 pub(super) fn renew(lessor: &Lessor, held: &Held) -> Result<()> {
     let started = Instant::now();
-    match renew_record_and_keys(lessor, held) {
+    let outcome = renew_record_and_keys(lessor, held);
+    // A renewal that lands more than a TTL after the last one came too late: the backend
+    // may have expired the keys meanwhile (a call held up until a server came back).
+    let late = Instant::now().saturating_duration_since(*lock(&held.renewed));
+    match outcome {
+        Ok(true) if late >= held.ttl => {
+            let why = format!(
+                "lease {} was renewed only {} ms after its previous renewal (its TTL is {} ms)",
+                held.id,
+                late.as_millis(),
+                held.ttl.as_millis()
+            );
+            lose(lessor, held, why);
+            Err(ended(held.id))
+        }
         Ok(true) => {
             *lock(&held.renewed) = started;
             *lock(&held.due) = started + next_renewal(held.ttl);
