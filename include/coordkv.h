@@ -848,7 +848,8 @@ const char *ckv_lease_lost_reason(const struct ckv_lease *lease);
 
 /**
  * Waits until the lease is lost (CKV_OK) or `timeout_ms` passes (CKV_TIMEOUT; a negative
- * timeout waits for good). INVALID_ARGUMENT for NULL.
+ * timeout waits for good). INVALID_ARGUMENT for NULL. It may return while the lease's
+ * lost callback, if it has one, is still running on another thread.
  *
  * # Safety
  * `lease` is NULL or a live lease object, not freed during the call.
