@@ -304,6 +304,7 @@ class Case:
     watchers: int = 1
     reps: int = 0       # 0: the run's default
     ttl_ms: int = 0     # lease workloads: the TTL asked for (--ttl-ms)
+    rounds: int = 0     # lease_expiry: deaths per run (--rounds)
 
 
 # coordkv-only workloads with their own table in RESULTS.md (no peer has leases).
@@ -332,12 +333,15 @@ def plan(full):
     cases += [Case(f"mem_{w}", w, "mem", mem, COORDKV) for w in ("put", "get")]
     cases += [Case(f"dispatch_{w}", "dispatch", "mem", dispatch_n, ["coordkv-c"], watchers=w)
               for w in dispatch]
-    # Leases: kill-to-EXPIRED delay over `expiry_keys` keys, and the keepalive's writes for
-    # `keepalive_keys` keys; the smoke run keeps them short (1 s TTL, a few keys).
-    lease_ttl, expiry_keys, keepalive_keys = (2000, 100, 1000) if full else (1000, 10, 10)
+    # Leases: kill-to-EXPIRED delay over `expiry_keys` keys and `deaths` deaths per run (the
+    # death falls at a random point of the keepalive cycle, so one death is one sample of
+    # it), and the keepalive's writes for `keepalive_keys` keys; the smoke run keeps them
+    # short (1 s TTL, a few keys, one death).
+    lease_ttl, expiry_keys, deaths, keepalive_keys = ((2000, 100, 5, 1000) if full
+                                                      else (1000, 10, 1, 10))
     for backend in ("mem", "nats"):
         cases.append(Case(f"lease_expiry_{backend}", "lease_expiry", backend, expiry_keys,
-                          ["coordkv-c"], ttl_ms=lease_ttl))
+                          ["coordkv-c"], ttl_ms=lease_ttl, rounds=deaths))
     for backend in ("mem", "nats"):
         cases.append(Case(f"lease_keepalive_{backend}", "lease_keepalive", backend,
                           keepalive_keys, ["coordkv-c"], ttl_ms=lease_ttl))
@@ -362,6 +366,8 @@ def run_driver(driver, case, url, bucket, server, timeout):
                           "--value-size", "128"]
     if case.ttl_ms:
         argv += ["--ttl-ms", str(case.ttl_ms)]
+    if case.rounds:
+        argv += ["--rounds", str(case.rounds)]
     sync = case.workload == "watch_fanout"
     if sync:
         argv.append("--sync")
@@ -432,9 +438,10 @@ def nearest_rank(values, pct):
 
 
 def pool_lease_expiry(ok, out):
-    """lease_expiry: p50/p99 over every key of every repetition (each run lists its
-    kill-to-EXPIRED delays and each key's EXPIRED after its last write), and the last
-    event minus the TTL at its worst."""
+    """lease_expiry: p50/p99 over every key of every death of every repetition (each run
+    lists its kill-to-EXPIRED delays and each key's EXPIRED after its last write), and per
+    death the last event minus the TTL (median, worst) and the death after the last
+    keepalive write (median)."""
     for src, name in (("delays_ms", "delay"), ("after_write_ms", "after_write")):
         pooled = [x for r in ok for x in r.get(src, [])]
         if pooled:
@@ -442,9 +449,14 @@ def pool_lease_expiry(ok, out):
             out[f"{name}_pooled_p99_ms"] = nearest_rank(pooled, 99)
             out[f"{name}_pooled_max_ms"] = max(pooled)
             out[f"{name}_samples"] = len(pooled)
-    late = [r["last_minus_ttl_ms"] for r in ok if "last_minus_ttl_ms" in r]
+    late = [x for r in ok for x in r.get("last_minus_ttl_rounds_ms", [])]
     if late:
+        out["deaths"] = len(late)
+        out["last_minus_ttl_median_ms"] = statistics.median(late)
         out["last_minus_ttl_max_ms"] = max(late)
+    since = [x for r in ok for x in r.get("since_write_rounds_ms", [])]
+    if since:
+        out["since_write_median_ms"] = statistics.median(since)
     out["kill"] = ok[0].get("kill", "")
 
 
@@ -661,24 +673,26 @@ def lease_section(cases, results, drivers):
            "cycle, dies — on NATS a holder process of its own killed with SIGKILL, on "
            "`mem://` (one process) `ckv_lease_abandon`, which stops the keepalive as a death "
            "does. Each delay is from just before the kill to that key's EXPIRED, both on the "
-           "watcher's CLOCK_MONOTONIC; p50/p99 are over every key of every repetition. A key "
+           "watcher's CLOCK_MONOTONIC; p50/p99 are over every key of every death (several "
+           "deaths per run, every repetition). A key "
            "expires one TTL after its last keepalive rewrite, which came up to a third of "
            "the TTL before the death, so the delay lies between about ⅔ TTL and the TTL "
            "plus the backend's lag; \"after last write\" is that lag plus the TTL, per key.",
            "",
-           "| case | driver | holder dies by | keys × reps | TTL granted ms | kill→EXPIRED "
-           "p50 ms | p99 ms | last event − TTL ms (median, worst) | EXPIRED after the key's "
-           "last write p50 / p99 ms |",
-           "|---|---|---|---|---|---|---|---|---|"]
+           "| case | driver | holder dies by | keys × deaths | TTL granted ms | death after the "
+           "last rewrite ms (median) | kill→EXPIRED p50 ms | p99 ms | a death's last EXPIRED − "
+           "TTL ms (median, worst) | EXPIRED after the key's last write p50 / p99 ms |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
     for case, name, s in rows("lease_expiry"):
         if s["status"] != "ok":
             out.append(f"| {case.label} | {name} | {s['status']}: {s.get('reason', '')} "
-                       "| | | | | | |")
+                       "| | | | | | | |")
             continue
         out.append(
-            f"| {case.label} | {name} | {s.get('kill', '')} | {case.n} × {s['reps']} | "
-            f"{ms(s.get('ttl_ms'))} | {ms(s.get('delay_pooled_p50_ms'))} | "
-            f"{ms(s.get('delay_pooled_p99_ms'))} | {ms(s.get('last_minus_ttl_ms'), True)}, "
+            f"| {case.label} | {name} | {s.get('kill', '')} | {case.n} × {s.get('deaths')} | "
+            f"{ms(s.get('ttl_ms'))} | {ms(s.get('since_write_median_ms'))} | "
+            f"{ms(s.get('delay_pooled_p50_ms'))} | {ms(s.get('delay_pooled_p99_ms'))} | "
+            f"{ms(s.get('last_minus_ttl_median_ms'), True)}, "
             f"{ms(s.get('last_minus_ttl_max_ms'), True)} | "
             f"{ms(s.get('after_write_pooled_p50_ms'))} / "
             f"{ms(s.get('after_write_pooled_p99_ms'))} |")
@@ -818,8 +832,8 @@ def progress(case, r):
     """The number a finished run shows on the console."""
     if case.workload == "lease_expiry":
         return (f"kill->EXPIRED p50 {r['p50_us'] / 1000:,.0f} ms, p99 {r['p99_us'] / 1000:,.0f}"
-                f" ms, last - TTL {r.get('last_minus_ttl_ms', 0):+,.0f} ms "
-                f"(TTL {r.get('ttl_ms', 0):,} ms)")
+                f" ms, worst last - TTL {r.get('last_minus_ttl_ms', 0):+,.0f} ms "
+                f"({r.get('rounds', 1)} deaths, TTL {r.get('ttl_ms', 0):,.0f} ms)")
     if case.workload == "lease_keepalive":
         return (f"{r.get('writes_per_s_per_1000_keys', 0):,.0f} keepalive writes/s per 1,000 "
                 f"keys (TTL {r.get('ttl_ms', 0):,} ms)")

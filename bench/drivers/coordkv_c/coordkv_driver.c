@@ -543,19 +543,21 @@ static double pct_ms(uint64_t *v, long count, double pct) {
     return bench_pct_us(v, count, pct) / 1000.0;
 }
 
+/* One death of lease_expiry: per key, kill-to-EXPIRED and EXPIRED-after-its-last-write. */
+typedef struct lease_death {
+    uint64_t ttl_ns;
+    uint64_t since_write; /* the kill after the last write any key had */
+    uint64_t last;        /* the kill to the last EXPIRED */
+    uint64_t *delays, *after;
+} lease_death;
+
 /*
- * lease_expiry: how long after its holder dies a watcher hears EXPIRED for each key.
- * One watcher (this process) watches /bench/; a holder grants a lease of A.ttl_ms and
- * attaches A.n keys; once the watcher has all the PUTs, and the keepalive has run for one
- * TTL plus a random part of its cycle (so the death falls anywhere in it), the holder
- * dies: on NATS it is a process of its own, killed with SIGKILL; on mem:// (one process)
- * it calls ckv_lease_abandon, which stops the keepalive as a death does. The kill is
- * stamped just before kill()/abandon, in this process, on the same CLOCK_MONOTONIC as the
- * events. Result: p50/p99 of kill-to-EXPIRED over the keys (delays_ms lists each, for the
- * harness to pool over repetitions), the last one minus the TTL granted, and each key's
- * EXPIRED after its own last write (the backend's lag behind the TTL).
+ * One round of lease_expiry: a fresh watch of /bench/, a holder that grants, attaches
+ * A.n keys, holds for one TTL plus a random part of a third of it, and dies; then every
+ * key's EXPIRED. Fills d->delays and d->after (A.n each). Non-zero after reporting a
+ * failure or an unavailable backend (the exit code it calls for in *rc).
  */
-static int run_lease_expiry(void) {
+static int lease_expiry_round(lease_death *d, int *rc) {
     int nats = strncmp(A.url, "nats:", 5) == 0;
     lease_watch lw;
     lease_watch_init(&lw, A.n);
@@ -563,20 +565,17 @@ static int run_lease_expiry(void) {
     ckv_lease *lease = NULL;
     pid_t holder = 0;
     uint64_t ttl = 0;
+    *rc = 1;
     if (nats) {
-        int rc = 0;
-        holder = spawn_holder(&ttl, &rc);
-        if (holder == 0) {
-            ckv_watch_close(watch);
-            return rc; /* the holder's failure is reported */
-        }
+        holder = spawn_holder(&ttl, rc);
+        if (holder == 0)
+            goto out; /* the holder's failure is reported */
     } else {
         ttl = grant_and_attach(&lease);
     }
     if (lease_wait(&lw, &lw.puts, A.n, 60000, "attach PUTs"))
-        goto fail;
+        goto out;
     uint64_t attached = bench_now_ns(), ttl_ns = ttl * 1000000ull;
-    srand48((long)(attached ^ (uint64_t)getpid()));
     sleep_until(attached + ttl_ns + (uint64_t)(drand48() * (double)ttl_ns / 3.0));
 
     uint64_t killed = bench_now_ns();
@@ -589,62 +588,108 @@ static int run_lease_expiry(void) {
         check(ckv_lease_abandon(STORE, ckv_lease_id(lease), &err), err, "lease abandon");
     }
     pthread_mutex_lock(&lw.mu);
-    uint64_t renewed = 0; /* the last write any key had before the kill */
+    uint64_t renewed = 0;
     for (long k = 0; k < A.n; k++)
         if (lw.last_write[k] > renewed && lw.last_write[k] <= killed)
             renewed = lw.last_write[k];
     pthread_mutex_unlock(&lw.mu);
     if (lease_wait(&lw, &lw.expired, A.n, 3 * ttl + 15000, "EXPIRED events"))
-        goto fail;
-    ckv_watch_close(watch);
+        goto out;
+    ckv_watch_close(watch); /* no callback runs after this returns */
     watch = NULL;
-
-    uint64_t *delays = malloc(sizeof(uint64_t) * (size_t)A.n);
-    uint64_t *after = malloc(sizeof(uint64_t) * (size_t)A.n);
-    uint64_t last = killed;
+    if (lw.unexpected) {
+        bench_fail(DRIVER, &A, "%ld DELETE/PURGE events; a death makes only EXPIRED",
+                   lw.unexpected);
+        goto out;
+    }
+    d->ttl_ns = ttl_ns;
+    d->since_write = killed - renewed;
+    d->last = 0;
     for (long k = 0; k < A.n; k++) {
         if (lw.expired_at[k] < killed) {
             bench_fail(DRIVER, &A, "key %ld expired %.1f ms before its holder died", k,
                        (double)(killed - lw.expired_at[k]) / 1e6);
-            goto fail;
+            goto out;
         }
-        delays[k] = lw.expired_at[k] - killed;
-        after[k] = lw.expired_at[k] - lw.last_write[k];
-        if (lw.expired_at[k] > last)
-            last = lw.expired_at[k];
+        d->delays[k] = lw.expired_at[k] - killed;
+        d->after[k] = lw.expired_at[k] - lw.last_write[k];
+        if (d->delays[k] > d->last)
+            d->last = d->delays[k];
     }
-    char *extra = NULL;
-    size_t extra_len = 0;
-    FILE *f = open_memstream(&extra, &extra_len);
-    fprintf(f,
-            "\"kill\": \"%s\", \"ttl_ms\": %llu, \"killed_after_ms\": %.1f, "
-            "\"since_write_ms\": %.1f, \"last_ms\": %.1f, \"last_minus_ttl_ms\": %.1f, "
-            "\"unexpected_events\": %ld",
-            nats ? "SIGKILL" : "abandon", (unsigned long long)ttl,
-            (double)(killed - attached) / 1e6, (double)(killed - renewed) / 1e6,
-            (double)(last - killed) / 1e6, ((double)(last - killed) - (double)ttl_ns) / 1e6,
-            lw.unexpected);
-    json_ms_array(f, "delays_ms", delays, A.n);
-    json_ms_array(f, "after_write_ms", after, A.n);
-    fprintf(f, ", \"after_write_p50_ms\": %.1f, \"after_write_p99_ms\": %.1f",
-            pct_ms(after, A.n, 50), pct_ms(after, A.n, 99));
-    fclose(f);
-    bench_report(DRIVER, &A, A.n, last - killed, delays, A.n, extra);
-    free(extra);
-    free(delays);
-    free(after);
-    if (lease)
-        ckv_lease_free(lease);
-    lease_watch_free(&lw);
-    return 0;
-fail:
+    *rc = 0;
+out:
     if (holder) {
         kill(holder, SIGKILL);
         waitpid(holder, NULL, 0);
     }
     if (watch)
         ckv_watch_close(watch);
-    return 1;
+    if (lease)
+        ckv_lease_free(lease);
+    lease_watch_free(&lw);
+    return *rc != 0 || d->ttl_ns == 0;
+}
+
+/*
+ * lease_expiry: how long after its holder dies a watcher hears EXPIRED for each key.
+ * One watcher (this process) watches /bench/; a holder grants a lease of A.ttl_ms and
+ * attaches A.n keys; once the watcher has all the PUTs, and the keepalive has run for one
+ * TTL plus a random part of its cycle (so the death falls anywhere in it), the holder
+ * dies: on NATS it is a process of its own, killed with SIGKILL; on mem:// (one process)
+ * it calls ckv_lease_abandon, which stops the keepalive as a death does. The kill is
+ * stamped just before kill()/abandon, in this process, on the same CLOCK_MONOTONIC as the
+ * events. A.rounds deaths, one after another. Result: p50/p99 of kill-to-EXPIRED over
+ * every key of every death (delays_ms lists each, for the harness to pool over
+ * repetitions), the last EXPIRED of each death minus the TTL, and each key's EXPIRED
+ * after its own last write (the TTL plus the backend's lag).
+ */
+static int run_lease_expiry(void) {
+    long total = A.n * A.rounds;
+    uint64_t *delays = malloc(sizeof(uint64_t) * (size_t)total);
+    uint64_t *after = malloc(sizeof(uint64_t) * (size_t)total);
+    lease_death *deaths = calloc((size_t)A.rounds, sizeof(lease_death));
+    srand48((long)(bench_now_ns() ^ (uint64_t)getpid()));
+    uint64_t elapsed = 0;
+    for (long r = 0; r < A.rounds; r++) {
+        deaths[r].delays = delays + r * A.n;
+        deaths[r].after = after + r * A.n;
+        int rc = 0;
+        if (lease_expiry_round(&deaths[r], &rc))
+            return rc;
+        elapsed += deaths[r].last;
+    }
+    char *extra = NULL;
+    size_t extra_len = 0;
+    FILE *f = open_memstream(&extra, &extra_len);
+    uint64_t worst = 0;
+    for (long r = 0; r < A.rounds; r++)
+        if (deaths[r].last > worst)
+            worst = deaths[r].last;
+    fprintf(f,
+            "\"kill\": \"%s\", \"rounds\": %ld, \"ttl_ms\": %.0f, \"last_ms\": %.1f, "
+            "\"last_minus_ttl_ms\": %.1f",
+            strncmp(A.url, "nats:", 5) == 0 ? "SIGKILL" : "abandon", A.rounds,
+            (double)deaths[0].ttl_ns / 1e6, (double)worst / 1e6,
+            ((double)worst - (double)deaths[0].ttl_ns) / 1e6);
+    fprintf(f, ", \"last_minus_ttl_rounds_ms\": [");
+    for (long r = 0; r < A.rounds; r++)
+        fprintf(f, "%s%.1f", r ? ", " : "",
+                ((double)deaths[r].last - (double)deaths[r].ttl_ns) / 1e6);
+    fprintf(f, "], \"since_write_rounds_ms\": [");
+    for (long r = 0; r < A.rounds; r++)
+        fprintf(f, "%s%.1f", r ? ", " : "", (double)deaths[r].since_write / 1e6);
+    fprintf(f, "]");
+    json_ms_array(f, "delays_ms", delays, total);
+    json_ms_array(f, "after_write_ms", after, total);
+    fprintf(f, ", \"after_write_p50_ms\": %.1f, \"after_write_p99_ms\": %.1f",
+            pct_ms(after, total, 50), pct_ms(after, total, 99));
+    fclose(f);
+    bench_report(DRIVER, &A, total, elapsed, delays, total, extra);
+    free(extra);
+    free(delays);
+    free(after);
+    free(deaths);
+    return 0;
 }
 
 /*
