@@ -833,7 +833,8 @@ def progress(case, r):
     if case.workload == "lease_expiry":
         return (f"kill->EXPIRED p50 {r['p50_us'] / 1000:,.0f} ms, p99 {r['p99_us'] / 1000:,.0f}"
                 f" ms, worst last - TTL {r.get('last_minus_ttl_ms', 0):+,.0f} ms "
-                f"({r.get('rounds', 1)} deaths, TTL {r.get('ttl_ms', 0):,.0f} ms)")
+                f"({r.get('rounds', 1)} death{'s' if r.get('rounds', 1) != 1 else ''}, "
+                f"TTL {r.get('ttl_ms', 0):,.0f} ms)")
     if case.workload == "lease_keepalive":
         return (f"{r.get('writes_per_s_per_1000_keys', 0):,.0f} keepalive writes/s per 1,000 "
                 f"keys (TTL {r.get('ttl_ms', 0):,} ms)")

@@ -452,6 +452,22 @@ static uint64_t grant_and_attach(ckv_lease **lease_out) {
 }
 
 static const char *ARGV0;
+/* The running holder's pipes: its stdin (never written: it ends when this process does)
+ * and its stdout. */
+static int HOLDER_STDIN = -1;
+static FILE *HOLDER_STDOUT;
+
+/* Kills the holder (SIGKILL), reaps it and closes its pipes. */
+static void kill_holder(pid_t pid) {
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    if (HOLDER_STDOUT)
+        fclose(HOLDER_STDOUT);
+    if (HOLDER_STDIN >= 0)
+        close(HOLDER_STDIN);
+    HOLDER_STDOUT = NULL;
+    HOLDER_STDIN = -1;
+}
 
 /*
  * The holder of the NATS expiry case, started by lease_expiry in a process of its own:
@@ -505,25 +521,28 @@ static pid_t spawn_holder(uint64_t *ttl_out, int *rc_out) {
         bench_fail(DRIVER, &A, "cannot start the holder: %s", strerror(rc));
         exit(1);
     }
-    /* to_child[1] stays open, unwritten: the holder's stdin ends when this process does */
-    FILE *out = fdopen(from_child[0], "r");
-    char line[1024];
+    HOLDER_STDIN = to_child[1];
+    FILE *out = HOLDER_STDOUT = fdopen(from_child[0], "r");
+    char line[1024] = "";
     while (fgets(line, sizeof line, out) != NULL) {
         if (line[0] != '{')
             continue;
         const char *granted = strstr(line, "\"ttl_ms\": ");
         if (strstr(line, "\"holding\"") && granted) {
             *ttl_out = strtoull(granted + 10, NULL, 10);
-            return pid; /* `out` stays open too, unread: the holder writes nothing more */
+            return pid;
         }
         break;
     }
-    kill(pid, SIGKILL);
-    waitpid(pid, NULL, 0);
+    kill_holder(pid);
     line[strcspn(line, "\n")] = 0;
     if (strstr(line, "\"unavailable\"")) {
-        const char *reason = strstr(line, "\"reason\": \"");
-        *rc_out = bench_unavailable(DRIVER, &A, "holder: %s", reason ? reason + 11 : line);
+        char *reason = strstr(line, "\"reason\": \"");
+        reason = reason ? reason + 11 : line;
+        size_t len = strlen(reason);
+        if (len >= 2 && strcmp(reason + len - 2, "\"}") == 0)
+            reason[len - 2] = 0; /* the end of the holder's line */
+        *rc_out = bench_unavailable(DRIVER, &A, "holder: %s", reason);
     } else {
         *rc_out = bench_fail(DRIVER, &A, "the holder did not hold: %s", line);
     }
@@ -580,8 +599,7 @@ static int lease_expiry_round(lease_death *d, int *rc) {
 
     uint64_t killed = bench_now_ns();
     if (nats) {
-        kill(holder, SIGKILL);
-        waitpid(holder, NULL, 0);
+        kill_holder(holder);
         holder = 0;
     } else {
         ckv_error *err = NULL;
@@ -618,10 +636,8 @@ static int lease_expiry_round(lease_death *d, int *rc) {
     }
     *rc = 0;
 out:
-    if (holder) {
-        kill(holder, SIGKILL);
-        waitpid(holder, NULL, 0);
-    }
+    if (holder)
+        kill_holder(holder);
     if (watch)
         ckv_watch_close(watch);
     if (lease)
