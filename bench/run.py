@@ -303,6 +303,12 @@ class Case:
     threads: int = 1
     watchers: int = 1
     reps: int = 0       # 0: the run's default
+    ttl_ms: int = 0     # lease workloads: the TTL asked for (--ttl-ms)
+    rounds: int = 0     # lease_expiry: deaths per run (--rounds)
+
+
+# coordkv-only workloads with their own table in RESULTS.md (no peer has leases).
+LEASE_WORKLOADS = ("lease_expiry", "lease_keepalive")
 
 
 def plan(full):
@@ -327,6 +333,18 @@ def plan(full):
     cases += [Case(f"mem_{w}", w, "mem", mem, COORDKV) for w in ("put", "get")]
     cases += [Case(f"dispatch_{w}", "dispatch", "mem", dispatch_n, ["coordkv-c"], watchers=w)
               for w in dispatch]
+    # Leases: kill-to-EXPIRED delay over `expiry_keys` keys and `deaths` deaths per run (the
+    # death falls at a random point of the keepalive cycle, so one death is one sample of
+    # it), and the keepalive's writes for `keepalive_keys` keys; the smoke run keeps them
+    # short (1 s TTL, a few keys, one death).
+    lease_ttl, expiry_keys, deaths, keepalive_keys = ((2000, 100, 5, 1000) if full
+                                                      else (1000, 10, 1, 10))
+    for backend in ("mem", "nats"):
+        cases.append(Case(f"lease_expiry_{backend}", "lease_expiry", backend, expiry_keys,
+                          ["coordkv-c"], ttl_ms=lease_ttl, rounds=deaths))
+    for backend in ("mem", "nats"):
+        cases.append(Case(f"lease_keepalive_{backend}", "lease_keepalive", backend,
+                          keepalive_keys, ["coordkv-c"], ttl_ms=lease_ttl))
     return cases, reps
 
 
@@ -346,6 +364,10 @@ def run_driver(driver, case, url, bucket, server, timeout):
     argv = driver.argv + [case.workload, "--url", url, "--bucket", bucket, "--n", str(case.n),
                           "--threads", str(case.threads), "--watchers", str(case.watchers),
                           "--value-size", "128"]
+    if case.ttl_ms:
+        argv += ["--ttl-ms", str(case.ttl_ms)]
+    if case.rounds:
+        argv += ["--rounds", str(case.rounds)]
     sync = case.workload == "watch_fanout"
     if sync:
         argv.append("--sync")
@@ -401,7 +423,41 @@ def run_driver(driver, case, url, bucket, server, timeout):
 
 METRICS = ["ops_per_s", "p50_us", "p99_us", "events_per_s", "rss_per_watcher",
            "server_consumers", "dispatch_ns_per_event", "raised_max_consumers",
-           "poll_p50_us", "poll_p99_us"]
+           "poll_p50_us", "poll_p99_us",
+           # leases
+           "ttl_ms", "last_ms", "last_minus_ttl_ms", "since_write_ms", "window_ms",
+           "keepalive_writes_per_s", "writes_per_s_per_1000_keys", "keys_x3_per_ttl",
+           "revisions_per_s"]
+
+
+def nearest_rank(values, pct):
+    """The nearest-rank percentile of `values` (as bench.h and harness.py take it)."""
+    xs = sorted(values)
+    rank = min(len(xs), max(1, int(pct / 100 * len(xs) + 0.999999)))
+    return xs[rank - 1]
+
+
+def pool_lease_expiry(ok, out):
+    """lease_expiry: p50/p99 over every key of every death of every repetition (each run
+    lists its kill-to-EXPIRED delays and each key's EXPIRED after its last write), and per
+    death the last event minus the TTL (median, worst) and the death after the last
+    keepalive write (median)."""
+    for src, name in (("delays_ms", "delay"), ("after_write_ms", "after_write")):
+        pooled = [x for r in ok for x in r.get(src, [])]
+        if pooled:
+            out[f"{name}_pooled_p50_ms"] = nearest_rank(pooled, 50)
+            out[f"{name}_pooled_p99_ms"] = nearest_rank(pooled, 99)
+            out[f"{name}_pooled_max_ms"] = max(pooled)
+            out[f"{name}_samples"] = len(pooled)
+    late = [x for r in ok for x in r.get("last_minus_ttl_rounds_ms", [])]
+    if late:
+        out["deaths"] = len(late)
+        out["last_minus_ttl_median_ms"] = statistics.median(late)
+        out["last_minus_ttl_max_ms"] = max(late)
+    since = [x for r in ok for x in r.get("since_write_rounds_ms", [])]
+    if since:
+        out["since_write_median_ms"] = statistics.median(since)
+    out["kill"] = ok[0].get("kill", "")
 
 
 def summarize(runs):
@@ -417,6 +473,8 @@ def summarize(runs):
             out[m] = statistics.median(values)
             # Position i is repetition i (None where it failed), for paired ratios.
             out["per_rep"][m] = [r.get(m) if r.get("status") == "ok" else None for r in runs]
+    if any("delays_ms" in r for r in ok):
+        pool_lease_expiry(ok, out)
     return out
 
 
@@ -593,6 +651,78 @@ def targets(results):
     return "\n".join(lines)
 
 
+def lease_section(cases, results, drivers):
+    """Leases: coordkv only (no peer client has them), so numbers, not ratios."""
+    def ms(v, signed=False):
+        return "—" if v is None else f"{v:+,.0f}" if signed else f"{v:,.0f}"
+
+    def rows(workload):
+        for case in cases:
+            if case.workload != workload:
+                continue
+            for name in case.drivers:
+                s = results[case.label].get(name)
+                if s is None or name not in drivers or not drivers[name].available:
+                    continue
+                yield case, name, s
+
+    out = ["## Leases (coordkv only)", "",
+           "No peer client has leases, so these are coordkv's own numbers, not ratios. "
+           "**Expiry delay**: a watcher (the C driver) watches `/bench/` and a holder grants a "
+           "lease, attaches the keys and, after one TTL plus a random part of the keepalive "
+           "cycle, dies — on NATS a holder process of its own killed with SIGKILL, on "
+           "`mem://` (one process) `ckv_lease_abandon`, which stops the keepalive as a death "
+           "does. Each delay is from just before the kill to that key's EXPIRED, both on the "
+           "watcher's CLOCK_MONOTONIC; p50/p99 are over every key of every death (several "
+           "deaths per run, every repetition). A key "
+           "expires one TTL after its last keepalive rewrite, which came up to a third of "
+           "the TTL before the death, so the delay lies between about ⅔ TTL and the TTL "
+           "plus the backend's lag; \"after last write\" is that lag plus the TTL, per key.",
+           "",
+           "| case | driver | holder dies by | keys × deaths | TTL granted ms | death after the "
+           "last rewrite ms (median) | kill→EXPIRED p50 ms | p99 ms | a death's last EXPIRED − "
+           "TTL ms (median, worst) | EXPIRED after the key's last write p50 / p99 ms |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for case, name, s in rows("lease_expiry"):
+        if s["status"] != "ok":
+            out.append(f"| {case.label} | {name} | {s['status']}: {s.get('reason', '')} "
+                       "| | | | | | | |")
+            continue
+        out.append(
+            f"| {case.label} | {name} | {s.get('kill', '')} | {case.n} × {s.get('deaths')} | "
+            f"{ms(s.get('ttl_ms'))} | {ms(s.get('since_write_median_ms'))} | "
+            f"{ms(s.get('delay_pooled_p50_ms'))} | {ms(s.get('delay_pooled_p99_ms'))} | "
+            f"{ms(s.get('last_minus_ttl_median_ms'), True)}, "
+            f"{ms(s.get('last_minus_ttl_max_ms'), True)} | "
+            f"{ms(s.get('after_write_pooled_p50_ms'))} / "
+            f"{ms(s.get('after_write_pooled_p99_ms'))} |")
+    out += ["",
+            "**Keepalive cost**: one lease, its keys attached, and the keepalive's quiet "
+            "rewrites counted over three TTLs by a watch that sets `quiet_writes`. The rate "
+            "is taken per key from its first to its last rewrite in the window, so where the "
+            "window cuts the cycle does not matter. The keepalive rewrites every key once per "
+            "renewal, at a third of the TTL less up to a tenth of jitter, so the cost is "
+            "about keys × 3 / TTL (a little more: ≈ keys × 3.5 / TTL with the jitter). "
+            "\"revisions/s\" counts every revision over the window (NATS: the lease record's "
+            "renewals too), a cross-check that can be off by one renewal cycle.",
+            "",
+            "| case | driver | keys | TTL ms | keepalive writes/s | per 1,000 keys | "
+            "keys × 3 / TTL | revisions/s | rewrite interval p50 / p99 ms |",
+            "|---|---|---|---|---|---|---|---|---|"]
+    for case, name, s in rows("lease_keepalive"):
+        if s["status"] != "ok":
+            out.append(f"| {case.label} | {name} | {s['status']}: {s.get('reason', '')} "
+                       "| | | | | | |")
+            continue
+        out.append(
+            f"| {case.label} | {name} | {case.n:,} | {ms(s.get('ttl_ms'))} | "
+            f"{ms(s.get('keepalive_writes_per_s'))} | "
+            f"{ms(s.get('writes_per_s_per_1000_keys'))} | {ms(s.get('keys_x3_per_ttl'))} | "
+            f"{ms(s.get('revisions_per_s'))} | {ms(s['p50_us'] / 1000)} / "
+            f"{ms(s['p99_us'] / 1000)} |")
+    return "\n".join(out)
+
+
 def plot_fanout(cases, results, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -630,9 +760,11 @@ def plot_fanout(cases, results, path):
 
 def write_report(path, plot_name, args, cases, reps, results, drivers, info, vers, elapsed):
     mode = "full" if args.full else "smoke"
-    nats_cases = [c for c in cases if c.backend == "nats" and c.workload != "watch_fanout"]
+    lease_cases = [c for c in cases if c.workload in LEASE_WORKLOADS]
+    nats_cases = [c for c in cases if c.backend == "nats"
+                  and c.workload not in ("watch_fanout",) + LEASE_WORKLOADS]
     fan_cases = [c for c in cases if c.workload == "watch_fanout"]
-    mem_cases = [c for c in cases if c.backend == "mem"]
+    mem_cases = [c for c in cases if c.backend == "mem" and c.workload not in LEASE_WORKLOADS]
     out = [f"# coordkv benchmark results ({mode} run)", "",
            f"Generated by `python3 bench/run.py --{mode}` on "
            f"{datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M UTC} in "
@@ -688,11 +820,26 @@ def write_report(path, plot_name, args, cases, reps, results, drivers, info, ver
                        [("ops/s", "ops_per_s", ""), ("p50 µs", "p50_us", ""),
                         ("p99 µs", "p99_us", ""),
                         ("dispatch ns/event", "dispatch_ns_per_event", "")])]
+    if lease_cases:
+        out += ["", lease_section(lease_cases, results, drivers)]
     out += ["", "How each number is measured: see bench/README.md.", ""]
     path.write_text("\n".join(out))
 
 
 # --- main --------------------------------------------------------------------------------
+
+def progress(case, r):
+    """The number a finished run shows on the console."""
+    if case.workload == "lease_expiry":
+        return (f"kill->EXPIRED p50 {r['p50_us'] / 1000:,.0f} ms, p99 {r['p99_us'] / 1000:,.0f}"
+                f" ms, worst last - TTL {r.get('last_minus_ttl_ms', 0):+,.0f} ms "
+                f"({r.get('rounds', 1)} death{'s' if r.get('rounds', 1) != 1 else ''}, "
+                f"TTL {r.get('ttl_ms', 0):,.0f} ms)")
+    if case.workload == "lease_keepalive":
+        return (f"{r.get('writes_per_s_per_1000_keys', 0):,.0f} keepalive writes/s per 1,000 "
+                f"keys (TTL {r.get('ttl_ms', 0):,} ms)")
+    return f"{r.get('ops_per_s', 0):,.0f} ops/s"
+
 
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -746,9 +893,9 @@ def main():
                     bucket = f"b_{case.label}_{name.replace('.', '_')}_{rep}"
                     r = run_driver(d, case, url, bucket, server, timeout)
                     runs[name].append(r)
-                    shown = (f"{r.get('ops_per_s', 0):,.0f} ops/s" if r["status"] == "ok"
+                    shown = (progress(case, r) if r["status"] == "ok"
                              else f"{r['status']}: {r.get('reason', '')[:90]}")
-                    print(f"  {case.label:<16} rep {rep + 1} {name:<11} {shown}", flush=True)
+                    print(f"  {case.label:<20} rep {rep + 1} {name:<11} {shown}", flush=True)
             results[case.label] = {name: summarize(rs) for name, rs in runs.items() if rs}
         vers = versions(server, lib_dir)
     finally:

@@ -30,20 +30,23 @@ typedef struct bench_args {
     long threads;
     long value_size;
     long watchers;
+    long ttl_ms; /* the lease TTL asked for by the lease workloads (coordkv only) */
+    long rounds; /* lease_expiry: deaths in one run */
     int sync; /* handshake with the harness around watcher setup (see bench_phase) */
 } bench_args;
 
 static inline void bench_usage(const char *prog) {
     fprintf(stderr,
             "usage: %s WORKLOAD --url URL [--bucket B] [--n N] [--threads T]\n"
-            "          [--value-size S] [--watchers W] [--sync]\n"
-            "workloads: put get update put_concurrent watch_latency watch_fanout dispatch\n",
+            "          [--value-size S] [--watchers W] [--ttl-ms T] [--rounds R] [--sync]\n"
+            "workloads: put get update put_concurrent watch_latency watch_fanout dispatch\n"
+            "           lease_expiry lease_keepalive (coordkv only)\n",
             prog);
     exit(2);
 }
 
 static inline bench_args bench_parse(int argc, char **argv) {
-    bench_args a = {NULL, NULL, "bench", 1000, 1, 128, 1, 0};
+    bench_args a = {NULL, NULL, "bench", 1000, 1, 128, 1, 2000, 1, 0};
     if (argc < 2)
         bench_usage(argv[0]);
     a.workload = argv[1];
@@ -68,10 +71,15 @@ static inline bench_args bench_parse(int argc, char **argv) {
             a.value_size = atol(val);
         else if (strcmp(flag, "--watchers") == 0)
             a.watchers = atol(val);
+        else if (strcmp(flag, "--ttl-ms") == 0)
+            a.ttl_ms = atol(val);
+        else if (strcmp(flag, "--rounds") == 0)
+            a.rounds = atol(val);
         else
             bench_usage(argv[0]);
     }
-    if (a.url == NULL || a.n < 1 || a.threads < 1 || a.value_size < 16 || a.watchers < 1)
+    if (a.url == NULL || a.n < 1 || a.threads < 1 || a.value_size < 16 || a.watchers < 1 ||
+        a.ttl_ms < 1 || a.rounds < 1)
         bench_usage(argv[0]);
     return a;
 }
