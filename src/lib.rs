@@ -24,6 +24,7 @@ pub mod lease;
 mod per_process;
 pub mod retry;
 pub mod runtime;
+mod sleeper;
 pub mod store;
 mod sync;
 pub mod watch;

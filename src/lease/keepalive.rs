@@ -1,10 +1,10 @@
 //! The keepalive thread of one store's lessor, and one renewal of one lease.
 //!
-//! The thread sleeps until the earliest lease is due (or a grant wakes it), renews what
-//! is due, and goes back to sleep. It is a plain thread, not a runtime task, because a
-//! renewal makes blocking backend calls like any caller. It is started by the first
-//! grant or leased write (a refused thread fails that call), holds the lessor weakly, and
-//! ends when the store closes.
+//! The thread (a `Sleeper`) sleeps until the earliest lease is due (or a grant wakes it),
+//! renews what is due, and goes back to sleep. It is a plain thread, not a runtime task,
+//! because a renewal makes blocking backend calls like any caller. It is started by the
+//! first grant or leased write (a refused thread fails that call), holds the lessor
+//! weakly, and ends when the store closes.
 //!
 //! A renewal that fails is retried soon; one that has failed for a whole TTL loses the
 //! lease, since the backend may have expired it by then. A renewal that finds the record
@@ -12,91 +12,22 @@
 
 use super::{ended, next_renewal, Attached, Held, Lessor};
 use crate::entry::WriteOptions;
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{ErrorKind, Result};
 use crate::sync::lock;
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// How long the thread sleeps when no lease is held.
-const IDLE: Duration = Duration::from_secs(3600);
 /// The longest wait before a failed renewal is tried again.
 const RETRY_MAX: Duration = Duration::from_secs(1);
 
-#[derive(Default)]
-struct State {
-    started: bool,
-    stopped: bool,
-    woken: bool,
-}
-
-#[derive(Default)]
-pub(super) struct Thread {
-    state: Mutex<State>,
-    changed: Condvar,
-    running: Mutex<Option<std::thread::JoinHandle<()>>>,
-}
-
-impl Thread {
-    pub(super) fn ensure_running(&self, lessor: &Arc<Lessor>) -> Result<()> {
-        let mut state = lock(&self.state);
-        if state.started || state.stopped {
-            return Ok(());
-        }
-        let lessor = Arc::downgrade(lessor);
-        let running = std::thread::Builder::new()
-            .name("coordkv-keepalive".into())
-            .spawn(move || run(&lessor))
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Unavailable,
-                    format!("cannot start the keepalive thread (out of threads or memory): {e}"),
-                )
-            })?;
-        *lock(&self.running) = Some(running);
-        state.started = true;
-        Ok(())
-    }
-
-    pub(super) fn wake(&self) {
-        lock(&self.state).woken = true;
-        self.changed.notify_one();
-    }
-
-    /// Stops the thread and waits for the renewal it may be in, so that no lost callback
-    /// runs after the store's close returns (unless the close comes from that thread, from
-    /// inside a lost callback, which cannot wait for itself).
-    pub(super) fn stop(&self) {
-        lock(&self.state).stopped = true;
-        self.changed.notify_one();
-        let running = lock(&self.running).take();
-        if let Some(running) = running {
-            if running.thread().id() == std::thread::current().id() {
-                return;
-            }
-            let _ = running.join();
-        }
-    }
-}
-
-fn run(lessor: &Weak<Lessor>) {
-    loop {
-        let Some(strong) = lessor.upgrade() else {
-            return;
-        };
-        let next = renew_due(&strong);
-        let thread = &strong.thread;
-        let mut state = lock(&thread.state);
-        if !state.woken && !state.stopped {
-            let sleep = next.map_or(IDLE, |at| at.saturating_duration_since(Instant::now()));
-            state = (thread.changed.wait_timeout(state, sleep))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        if state.stopped {
-            return;
-        }
-        state.woken = false;
-    }
+/// Starts the keepalive thread of `lessor` if it is not running.
+pub(super) fn ensure_running(lessor: &Arc<Lessor>) -> Result<()> {
+    let weak = Arc::downgrade(lessor);
+    lessor
+        .thread
+        .ensure_running("coordkv-keepalive", "keepalive", move || {
+            weak.upgrade().map(|lessor| renew_due(&lessor))
+        })
 }
 
 /// Renews every lease that is due; returns when the next one is.

@@ -24,6 +24,7 @@ use crate::backend::{Backend, LeaseRecord};
 use crate::entry::Entry;
 use crate::error::{Error, ErrorKind, Result};
 use crate::retry::jitter;
+use crate::sleeper::Sleeper;
 use crate::sync::lock;
 use bytes::Bytes;
 use std::collections::HashMap;
@@ -175,7 +176,8 @@ impl Lease {
 pub(crate) struct Lessor {
     backend: Arc<dyn Backend>,
     held: Mutex<HashMap<u64, Arc<Held>>>,
-    thread: keepalive::Thread,
+    /// The keepalive thread (`keepalive`).
+    thread: Arc<Sleeper>,
 }
 
 impl Lessor {
@@ -183,7 +185,7 @@ impl Lessor {
         Arc::new(Lessor {
             backend,
             held: Mutex::new(HashMap::new()),
-            thread: keepalive::Thread::default(),
+            thread: Arc::default(),
         })
     }
 
@@ -193,7 +195,7 @@ impl Lessor {
             return Err(Error::invalid("a lease TTL must be greater than zero"));
         }
         let ttl = self.backend.granted_ttl(ttl)?;
-        self.thread.ensure_running(self)?;
+        keepalive::ensure_running(self)?;
         let id = new_lease_id();
         self.backend.lease_renew(id, ttl, false)?;
         let held = self.hold(id, ttl, true, options.keep_on_close);
@@ -220,8 +222,11 @@ impl Lessor {
         held
     }
 
-    /// The TTL a write attached to lease `id` carries; LEASE_NOT_FOUND once it ended.
-    pub(crate) fn ttl_for_write(&self, id: u64) -> Result<Duration> {
+    /// The TTL a write attached to lease `id` carries; LEASE_NOT_FOUND once it ended. The
+    /// keepalive thread is started first: this store will keep the key alive, also for a
+    /// lease granted elsewhere.
+    pub(crate) fn ttl_for_write(self: &Arc<Self>, id: u64) -> Result<Duration> {
+        keepalive::ensure_running(self)?;
         match self.backend.lease_record(id)? {
             Some(record) => Ok(record.ttl),
             None => Err(ended(id)),
@@ -244,10 +249,8 @@ impl Lessor {
         match held {
             Some(held) => keepalive::renew(self, &held)?,
             None => {
-                if !self
-                    .backend
-                    .lease_renew(id, self.ttl_for_write(id)?, true)?
-                {
+                let record = self.backend.lease_record(id)?.ok_or_else(|| ended(id))?;
+                if !self.backend.lease_renew(id, record.ttl, true)? {
                     return Err(ended(id));
                 }
             }

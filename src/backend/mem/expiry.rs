@@ -9,22 +9,19 @@
 //! so its deadline passes without effect, as on the server, where a newer message of the
 //! subject keeps the key alive.
 //!
-//! The thread is started before the first write that needs it (a refused thread fails that
-//! write, never a silent key that does not expire), holds the store only weakly, and ends
-//! when the store is closed or dropped.
+//! The thread is a `Sleeper`: started before the first write that needs it (a refused
+//! thread fails that write, never a silent key that does not expire), holding the store
+//! only weakly, ended when the store is closed or dropped.
 
 use super::{Expect, MemBackend};
 use crate::backend::LeaseRecord;
 use crate::entry::{Operation, WriteOptions};
-use crate::error::{Error, ErrorKind, Result};
-use crate::sync::lock;
+use crate::error::Result;
+use crate::sleeper::Sleeper;
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::{Arc, Condvar, Mutex, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
-
-/// How long the thread sleeps when nothing is due (a write wakes it sooner).
-const IDLE: Duration = Duration::from_secs(3600);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Due {
@@ -110,72 +107,13 @@ impl Timers {
     }
 }
 
-#[derive(Default)]
-struct Wake {
-    /// A deadline was added since the thread last looked.
-    pending: bool,
-    stopped: bool,
-    started: bool,
-}
-
-/// The expiry thread's wake-up: shared by the store and its thread.
-#[derive(Default)]
-pub(super) struct Clock {
-    wake: Mutex<Wake>,
-    changed: Condvar,
-}
-
-impl Clock {
-    /// Starts the thread if it is not running: before a write that adds a deadline.
-    pub(super) fn ensure_running(self: &Arc<Self>, store: &Weak<MemBackend>) -> Result<()> {
-        let mut wake = lock(&self.wake);
-        if wake.started || wake.stopped {
-            return Ok(());
-        }
-        let (clock, store) = (self.clone(), store.clone());
-        std::thread::Builder::new()
-            .name("coordkv-expiry".into())
-            .spawn(move || run(&clock, &store))
-            .map_err(|e| {
-                Error::new(
-                    ErrorKind::Unavailable,
-                    format!("cannot start the expiry thread (out of threads or memory): {e}"),
-                )
-            })?;
-        wake.started = true;
-        Ok(())
-    }
-
-    /// A deadline was added: the thread looks again.
-    pub(super) fn deadline_added(&self) {
-        lock(&self.wake).pending = true;
-        self.changed.notify_one();
-    }
-
-    pub(super) fn stop(&self) {
-        lock(&self.wake).stopped = true;
-        self.changed.notify_one();
-    }
-}
-
-fn run(clock: &Clock, store: &Weak<MemBackend>) {
-    loop {
-        let next = match store.upgrade() {
-            Some(store) => expire_due(&store),
-            None => return,
-        };
-        let mut wake = lock(&clock.wake);
-        if !wake.pending && !wake.stopped {
-            let sleep = next.map_or(IDLE, |at| at.saturating_duration_since(Instant::now()));
-            wake = (clock.changed.wait_timeout(wake, sleep))
-                .unwrap_or_else(|p| p.into_inner())
-                .0;
-        }
-        if wake.stopped {
-            return;
-        }
-        wake.pending = false;
-    }
+/// Starts the expiry thread of `store` if it is not running: before a write that adds a
+/// deadline.
+pub(super) fn ensure_running(sleeper: &Arc<Sleeper>, store: &Weak<MemBackend>) -> Result<()> {
+    let store = store.clone();
+    sleeper.ensure_running("coordkv-expiry", "expiry", move || {
+        store.upgrade().map(|store| expire_due(&store))
+    })
 }
 
 /// Ends what is due now; returns the next deadline.

@@ -28,6 +28,7 @@ pub mod feed;
 use super::{Backend, LeaseRecord};
 use crate::entry::{now_ns, Entry, Operation, WriteOptions};
 use crate::error::{Error, Result};
+use crate::sleeper::Sleeper;
 use crate::sync::{read, write};
 use bytes::Bytes;
 use hashbrown::hash_map::EntryRef;
@@ -92,7 +93,7 @@ pub struct MemBackend {
     closed: AtomicBool,
     observer: RwLock<Option<WriteObserver>>,
     /// Wakes the expiry thread when a deadline is added (see `expiry`).
-    expiry: Arc<expiry::Clock>,
+    expiry: Arc<Sleeper>,
     me: Weak<MemBackend>,
 }
 
@@ -217,7 +218,7 @@ impl MemBackend {
         meta: &WriteOptions,
     ) -> Result<u64> {
         if meta.ttl.is_some() {
-            self.expiry.ensure_running(&self.me)?;
+            expiry::ensure_running(&self.expiry, &self.me)?;
         }
         let mut state = self.write_lock()?;
         let State {
@@ -292,7 +293,7 @@ impl MemBackend {
         });
         if let Some(ttl) = meta.ttl {
             timers.expire_revision(Instant::now() + ttl, revision);
-            self.expiry.deadline_added();
+            self.expiry.wake();
         }
         while retained.len() > self.history {
             if let Some(old) = retained.pop_front() {
@@ -404,13 +405,13 @@ impl Backend for MemBackend {
     }
 
     fn lease_renew(&self, id: u64, ttl: Duration, must_exist: bool) -> Result<bool> {
-        self.expiry.ensure_running(&self.me)?;
+        expiry::ensure_running(&self.expiry, &self.me)?;
         let mut state = self.write_lock()?;
         let renewed = state
             .timers
             .renew_lease(id, ttl, Instant::now(), must_exist);
         drop(state);
-        self.expiry.deadline_added();
+        self.expiry.wake();
         Ok(renewed)
     }
 
