@@ -29,6 +29,7 @@
  */
 #define _XOPEN_SOURCE 700
 #include "ckv_test.h"
+#include "lease_test.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -196,62 +197,10 @@ static void server_stop(struct server *server) {
     if (server->dir[0] != '\0') nftw(server->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
-/* ---- the lost callback ------------------------------------------------------------- */
-
-struct lost_log {
-    pthread_mutex_t lock;
-    pthread_cond_t changed;
-    int calls;
-    uint64_t id;
-    char reason[512];
-};
-
-static void on_lost(void *user_data, uint64_t lease_id, const char *reason) {
-    struct lost_log *log = user_data;
-    pthread_mutex_lock(&log->lock);
-    log->calls++;
-    log->id = lease_id;
-    snprintf(log->reason, sizeof log->reason, "%s", reason ? reason : "");
-    pthread_cond_broadcast(&log->changed);
-    pthread_mutex_unlock(&log->lock);
-}
-
-/* The number of calls once there is at least one, or 0 after `timeout_ms`.
- * ckv_lease_wait_lost may return just before the callback has run on the keepalive
- * thread, so the callback is waited for on its own. */
-static int wait_for_callback(struct lost_log *log, long timeout_ms) {
-    struct timespec deadline;
-    int calls;
-    clock_gettime(CLOCK_REALTIME, &deadline);
-    deadline.tv_sec += timeout_ms / 1000;
-    deadline.tv_nsec += (timeout_ms % 1000) * 1000000L;
-    if (deadline.tv_nsec >= 1000000000L) {
-        deadline.tv_sec++;
-        deadline.tv_nsec -= 1000000000L;
-    }
-    pthread_mutex_lock(&log->lock);
-    while (log->calls == 0) {
-        if (pthread_cond_timedwait(&log->changed, &log->lock, &deadline) == ETIMEDOUT) break;
-    }
-    calls = log->calls;
-    pthread_mutex_unlock(&log->lock);
-    return calls;
-}
-
 /* ---- the test ---------------------------------------------------------------------- */
 
 static const char *server_binary;
 static long request_timeout_ms = 500;
-
-static void put_leased(ckv_store *store, const char *key, uint64_t lease) {
-    ckv_error *err = NULL;
-    ckv_write_options w;
-    ckv_write_options_init(&w);
-    w.lease = lease;
-    uint64_t rev = 0;
-    CHECK_OK(ckv_put_with(store, KEY(key), VAL("up"), &w, &rev, &err));
-    CHECK(rev > 0);
-}
 
 /* Polls `key` until the store says NOT_FOUND (any other failure — the client still
  * reconnecting — is retried); returns whether it did within `timeout_ms`. */

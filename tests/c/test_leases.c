@@ -5,26 +5,12 @@
  * and the argument edges. Runs on mem:// and on NATS (with a 1 s marker TTL, so that 1-2 s
  * leases are granted as asked), under valgrind and ASan.
  */
+#define _POSIX_C_SOURCE 200809L
 #include "ckv_test.h"
+#include "lease_test.h"
 
 #include <pthread.h>
 #include <time.h>
-
-struct lost_log {
-    pthread_mutex_t lock;
-    int calls;
-    uint64_t id;
-    char reason[256];
-};
-
-static void on_lost(void *user_data, uint64_t lease_id, const char *reason) {
-    struct lost_log *log = user_data;
-    pthread_mutex_lock(&log->lock);
-    log->calls++;
-    log->id = lease_id;
-    snprintf(log->reason, sizeof log->reason, "%s", reason);
-    pthread_mutex_unlock(&log->lock);
-}
 
 /* ckv-test-valgrind-args: slow
  * Under valgrind everything runs many times slower, the keepalive thread too: leases get
@@ -66,20 +52,10 @@ static int take(ckv_watch *watch, ckv_event_type kind, int count) {
     return got;
 }
 
-static void put_leased(ckv_store *store, const char *key, uint64_t lease) {
-    ckv_error *err = NULL;
-    ckv_write_options w;
-    ckv_write_options_init(&w);
-    w.lease = lease;
-    uint64_t rev = 0;
-    CHECK_OK(ckv_put_with(store, KEY(key), VAL("up"), &w, &rev, &err));
-    CHECK(rev > 0);
-}
-
 static void test_revoke_deletes_and_tells_the_holder(void) {
     ckv_store *store = open_lease_store();
     ckv_error *err = NULL;
-    struct lost_log log = {PTHREAD_MUTEX_INITIALIZER, 0, 0, ""};
+    struct lost_log log = LOST_LOG_INIT;
     ckv_lease_options lo;
     ckv_lease_options_init(&lo);
     lo.lost = on_lost;
