@@ -47,7 +47,8 @@ pub(super) fn renew(lessor: &Lessor, held: &Held) -> Result<()> {
     let started = Instant::now();
     let outcome = renew_record_and_keys(lessor, held);
     // A renewal that lands more than a TTL after the last one came too late: the backend
-    // may have expired the keys meanwhile (a call held up until a server came back).
+    // may have expired the keys meanwhile. (A renewal sent while the server was down is
+    // buffered by the client and may succeed once it is back, after the TTL has passed.)
     let late = Instant::now().saturating_duration_since(*lock(&held.renewed));
     match outcome {
         Ok(true) if late >= held.ttl => {
