@@ -211,3 +211,48 @@ fn a_watcher_away_until_the_markers_expired_ends_with_history_lost() {
     );
     println!("{}", event.message);
 }
+
+#[test]
+fn a_bucket_that_cannot_be_switched_to_ttls_says_what_to_run() {
+    let _serial = serial();
+    let server = NatsServer::start(NatsOptions {
+        extra_config: r#"
+authorization {
+  users: [
+    { user: admin, password: a }
+    { user: app, password: p, permissions: {
+        publish: { allow: ["$JS.API.>", "$KV.>"], deny: ["$JS.API.STREAM.UPDATE.>"] }
+        subscribe: { allow: ["_INBOX.>"] }
+    } }
+  ]
+}
+"#
+        .into(),
+        ..NatsOptions::default()
+    });
+    let bucket = unique_name("no_ttl");
+    let with = |user: &str, password: &str| {
+        let config = json!({"url": server.url(), "bucket": bucket, "request_timeout_ms": 2000,
+                            "auth": {"user": user, "password": password}});
+        Store::open_json(&config.to_string()).unwrap()
+    };
+    // The bucket exists without TTLs (nobody asked for them yet); the app may not update it.
+    with("admin", "a").put("/k", b"v").unwrap();
+    let app = with("app", "p");
+    let err = app.lease_grant(Duration::from_secs(2)).unwrap_err();
+    assert!(
+        matches!(err.kind(), ErrorKind::PermissionDenied | ErrorKind::Timeout),
+        "{err}"
+    );
+    assert!(err.message().contains("nats stream edit"), "{err}");
+    assert!(err.message().contains("--allow-msg-ttl"), "{err}");
+    // Everything else keeps working, and a user who may update the stream switches it on.
+    assert_eq!(&app.get("/k").unwrap().value[..], b"v");
+    let admin = with("admin", "a");
+    let lease = admin.lease_grant(Duration::from_secs(2)).unwrap();
+    let ttl = WriteOptions {
+        lease: lease.id(),
+        ..WriteOptions::default()
+    };
+    app.put_with("/k2", b"now it works", &ttl).unwrap();
+}

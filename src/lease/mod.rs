@@ -117,6 +117,16 @@ pub struct Lease {
     held: Arc<Held>,
 }
 
+impl std::fmt::Debug for Lease {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Lease")
+            .field("id", &self.id())
+            .field("ttl", &self.ttl())
+            .field("lost", &self.is_lost())
+            .finish()
+    }
+}
+
 impl Lease {
     pub fn id(&self) -> u64 {
         self.held.id

@@ -45,7 +45,10 @@ impl NatsBackend {
         if let Some(ttl) = *in_effect {
             return Ok(ttl);
         }
-        let ttl = self.call("enable TTLs on the bucket", self.enable_ttl())?;
+        // A denied update comes back as the call's error or from the permission watchdog:
+        // either way the caller learns what to run.
+        let ttl = (self.call("enable TTLs on the bucket", self.enable_ttl()))
+            .map_err(|e| self.cannot_enable_ttl(&e))?;
         *in_effect = Some(ttl);
         Ok(ttl)
     }
@@ -62,24 +65,26 @@ impl NatsBackend {
         wanted.subject_delete_marker_ttl = Some(self.marker_ttl_wanted);
         wanted.allow_rollup = true;
         wanted.deny_purge = false;
-        match self.js.update_stream(&wanted).await {
-            Ok(_) => Ok(self.marker_ttl_wanted),
-            Err(e) => {
-                let cause = map_error(&e);
-                Err(Error::new(
-                    cause.kind(),
-                    format!(
-                        "bucket {:?} has no per-message TTLs and coordkv could not switch them \
-                         on ({}); have an operator run `nats stream edit {} --allow-msg-ttl \
-                         --subject-delete-marker-ttl {}s`, or allow this user to update the stream",
-                        self.bucket.name,
-                        cause.message(),
-                        self.bucket.stream_name,
-                        self.marker_ttl_wanted.as_secs()
-                    ),
-                ))
-            }
-        }
+        let updated = self.js.update_stream(&wanted).await;
+        updated
+            .map(|_| self.marker_ttl_wanted)
+            .map_err(|e| map_error(&e))
+    }
+
+    /// `cause` with what an operator can do about a bucket without per-message TTLs.
+    fn cannot_enable_ttl(&self, cause: &Error) -> Error {
+        Error::new(
+            cause.kind(),
+            format!(
+                "bucket {:?} has no per-message TTLs and coordkv could not switch them on \
+                 ({}); have an operator run `nats stream edit {} --allow-msg-ttl \
+                 --subject-delete-marker-ttl {}s`, or allow this user to update the stream",
+                self.bucket.name,
+                cause.message(),
+                self.bucket.stream_name,
+                self.marker_ttl_wanted.as_secs()
+            ),
+        )
     }
 
     /// The TTL granted for `asked`: whole seconds, and at least the marker TTL when the
