@@ -216,18 +216,13 @@ fn a_watcher_away_until_the_markers_expired_ends_with_history_lost() {
 fn a_bucket_that_cannot_be_switched_to_ttls_says_what_to_run() {
     let _serial = serial();
     let server = NatsServer::start(NatsOptions {
-        extra_config: r#"
-authorization {
-  users: [
-    { user: admin, password: a }
-    { user: app, password: p, permissions: {
-        publish: { allow: ["$JS.API.>", "$KV.>"], deny: ["$JS.API.STREAM.UPDATE.>"] }
-        subscribe: { allow: ["_INBOX.>"] }
-    } }
-  ]
-}
-"#
-        .into(),
+        // `app` may use the bucket but not update its stream.
+        extra_config: [
+            "authorization { users: [ { user: admin, password: a },",
+            r#"{ user: app, password: p, permissions: { subscribe: { allow: ["_INBOX.>"] },"#,
+            r#"publish: { allow: ["$JS.API.>", "$KV.>"], deny: ["$JS.API.STREAM.UPDATE.>"] } } } ] }"#,
+        ]
+        .join("\n"),
         ..NatsOptions::default()
     });
     let bucket = unique_name("no_ttl");

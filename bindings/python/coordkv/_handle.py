@@ -44,4 +44,8 @@ class NativeHandle:
         exc: Optional[BaseException],
         traceback: Optional[TracebackType],
     ) -> None:
+        self._leave()
+
+    def _leave(self) -> None:
+        """What the end of a `with` block does: close (a subclass may do more first)."""
         self.close()

@@ -28,8 +28,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, Callable, Iterator, Optional, Tuple, Type
+from typing import Any, Callable, Iterator, Optional, Tuple
 
 from . import _ffi
 from ._callbacks import PythonCallback, Registry, pin_thread_state
@@ -230,12 +229,8 @@ class Lease(NativeHandle):
         info: LeaseInfo = self._store.lease_time_to_live(self._id, keys=keys)
         return info
 
-    def __exit__(
-        self,
-        exc_type: Optional[Type[BaseException]],
-        exc: Optional[BaseException],
-        traceback: Optional[TracebackType],
-    ) -> None:
+    def _leave(self) -> None:
+        """The end of a `with` block revokes the lease, then frees the object."""
         try:
             self.revoke()
         except LeaseNotFoundError:
