@@ -28,6 +28,7 @@ pub mod feed;
 use super::{Backend, LeaseRecord};
 use crate::entry::{now_ns, Entry, Operation, WriteOptions};
 use crate::error::{Error, Result};
+use crate::key::Scope;
 use crate::sleeper::Sleeper;
 use crate::sync::{read, write};
 use bytes::Bytes;
@@ -139,11 +140,11 @@ impl MemBackend {
     ) -> Result<R> {
         let state = self.read()?;
         let in_scope = |key: &str| {
-            if prefix {
-                key.starts_with(scope)
-            } else {
-                key == scope
+            Scope {
+                target: scope,
+                prefix,
             }
+            .contains(key)
         };
         let mut entries = Vec::new();
         for (&rev, key) in state.log.range(from..) {

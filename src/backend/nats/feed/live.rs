@@ -288,7 +288,7 @@ impl NatsFeed {
             tracked.delivered_on(nats_key, revision);
             let expires = operation == Operation::Put
                 && (message.headers.as_ref()).is_some_and(|h| h.get(NATS_MESSAGE_TTL).is_some());
-            lock(&self.expiring).delivered(nats_key, &key, revision, expires);
+            lock(&self.expiring).delivered(nats_key, &key, expires);
             let record = Record {
                 nats_key,
                 operation,

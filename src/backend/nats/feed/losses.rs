@@ -32,13 +32,7 @@ pub(super) struct Expiring {
 }
 
 impl Expiring {
-    pub(super) fn delivered(
-        &mut self,
-        nats_key: &str,
-        key: &Arc<str>,
-        _revision: u64,
-        expires: bool,
-    ) {
+    pub(super) fn delivered(&mut self, nats_key: &str, key: &Arc<str>, expires: bool) {
         if !expires {
             self.keys.remove(nats_key);
         } else if self.keys.len() < MAX_EXPIRING || self.keys.contains_key(nats_key) {
